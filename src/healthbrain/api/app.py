@@ -1,0 +1,108 @@
+"""The ASGI application: wires settings, storage, repository, events and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from healthbrain import __version__
+from healthbrain.api.bulk_routes import router as bulk_router
+from healthbrain.api.deps import AppState
+from healthbrain.api.fhir_routes import router as fhir_router
+from healthbrain.api.pages import router as pages_router
+from healthbrain.api.responses import FhirResponse
+from healthbrain.core.db import create_db_engine
+from healthbrain.core.errors import HealthBrainError, Issue
+from healthbrain.core.logging import configure_logging
+from healthbrain.core.settings import Settings
+from healthbrain.fhir.events import EventDispatcher
+from healthbrain.fhir.export import ExportService
+from healthbrain.fhir.outcome import operation_outcome, outcome_from_error
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.fhir.subscriptions import SubscriptionNotifier
+from healthbrain.storage.migrate import upgrade_database
+
+log = logging.getLogger("healthbrain.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the schema is brought up to date on start-up."""
+    settings = settings or Settings()
+    configure_logging()
+    engine = create_db_engine(settings.database_url)
+    upgrade_database(engine)
+    dispatcher = EventDispatcher(engine, settings.events)
+    repo = FhirRepository(
+        engine,
+        validate=settings.validate_on_write,
+        base_url=settings.api.base_url,
+        default_count=settings.api.default_page_size,
+        max_count=settings.api.max_page_size,
+        on_commit=dispatcher.wake,
+    )
+    SubscriptionNotifier(repo).register(dispatcher)
+    exports = ExportService(repo, settings.export_dir, settings.api.base_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        dispatcher.start()
+        exports.start()
+        try:
+            yield
+        finally:
+            exports.stop()
+            dispatcher.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="HealthBrain 健康大脑",
+        version=__version__,
+        lifespan=lifespan,
+        description="Regional health data and AI platform — FHIR R4 repository and services.",
+    )
+    app.state.hb = AppState(settings=settings, repo=repo, exports=exports)
+    app.state.dispatcher = dispatcher
+    app.include_router(pages_router)
+    app.include_router(bulk_router)
+    app.include_router(fhir_router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HealthBrainError)
+    async def _hb_error(_request: Request, exc: HealthBrainError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return FhirResponse(outcome_from_error(exc), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        issues = [
+            Issue(
+                "error",
+                "invalid",
+                str(e.get("msg", "invalid request")),
+                ".".join(str(p) for p in e.get("loc", ())),
+            )
+            for e in exc.errors()
+        ]
+        return FhirResponse(operation_outcome(issues), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = "not-found" if exc.status_code == 404 else "processing"
+        detail = "no such endpoint" if exc.status_code == 404 else str(exc.detail)
+        return FhirResponse(operation_outcome([Issue("error", code, detail)]), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"fields": {"error": type(exc).__name__}})
+        return FhirResponse(
+            operation_outcome([Issue("fatal", "exception", "internal server error")]), status_code=500
+        )

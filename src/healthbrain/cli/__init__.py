@@ -1,0 +1,1 @@
+"""The `healthbrain` command line."""

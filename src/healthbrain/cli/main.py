@@ -1,0 +1,158 @@
+"""`healthbrain` CLI: serve, db upgrade, simulate, ingest, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from healthbrain.core.context import system_context
+from healthbrain.core.db import create_db_engine
+from healthbrain.core.settings import Settings
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.storage.migrate import upgrade_database
+
+app = typer.Typer(help="HealthBrain 健康大脑 — regional health data and AI platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _repository(settings: Settings, *, validate: bool | None = None) -> FhirRepository:
+    engine = create_db_engine(settings.database_url)
+    upgrade_database(engine)
+    return FhirRepository(
+        engine,
+        validate=settings.validate_on_write if validate is None else validate,
+        base_url=settings.api.base_url,
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the FHIR API, platform API and landing page."""
+    import uvicorn
+
+    console.print(f"HealthBrain 健康大脑 → http://{host}:{port}  (FHIR: /fhir/R4/metadata, docs: /docs)")
+    uvicorn.run(
+        "healthbrain.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    settings = _settings()
+    upgrade_database(create_db_engine(settings.database_url))
+    console.print("[green]schema is up to date[/green]")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="output directory for the transaction bundles")],
+    patients: Annotated[int, typer.Option(min=1)] = 1000,
+    seed: int = 42,
+    year: int = 2025,
+) -> None:
+    """Generate a deterministic synthetic region (FHIR transaction bundles per institution)."""
+    from healthbrain.simulation import RegionConfig, write_region
+
+    with _progress() as progress:
+        task = progress.add_task("simulating", total=patients)
+        summary = write_region(
+            RegionConfig(patients=patients, seed=seed, year=year),
+            out,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    table = Table("resource type", "count", title=f"synthetic region → {out}")
+    for rt, n in sorted(summary.counts.items()):
+        table.add_row(rt, f"{n:,}")
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="a bundle, NDJSON file or a directory of them")],
+    validate: Annotated[bool, typer.Option(help="validate every resource against the R4B models")] = True,
+) -> None:
+    """Load FHIR data through the repository; each bundle commits atomically and reruns resume."""
+    from healthbrain.ingest import ingest_path
+
+    if not path.exists():
+        console.print(f"[red]no such file or directory: {path}[/red]")
+        raise typer.Exit(2)
+    repo = _repository(_settings(), validate=validate)
+    with _progress() as progress:
+        task = progress.add_task("ingesting", total=None)
+        summary = ingest_path(
+            repo,
+            system_context(),
+            path,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    table = Table("resource type", "count", title="ingested")
+    for rt, n in sorted(summary.resources.items()):
+        table.add_row(rt, f"{n:,}")
+    console.print(table)
+    rate = summary.total_resources / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"{summary.files} files, {summary.units} units committed, {summary.skipped_units} already "
+        f"ingested, {summary.total_resources:,} resources in {summary.seconds:.1f}s ({rate:,.0f}/s)"
+    )
+    if summary.errors:
+        errors = Table("source", "where", "code", "message", title=f"{len(summary.errors)} errors")
+        for err in summary.errors[:50]:
+            errors.add_row(err.source, err.location, err.code, err.message)
+        console.print(errors)
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="directory for the NDJSON files")],
+    types: Annotated[str | None, typer.Option("--type", help="comma-separated resource types")] = None,
+    since: Annotated[str | None, typer.Option(help="only resources changed since this instant")] = None,
+) -> None:
+    """Bulk-export the store as NDJSON (one file per resource type)."""
+    from healthbrain.fhir.export import ExportService
+
+    settings = _settings()
+    repo = _repository(settings)
+    service = ExportService(repo, settings.export_dir, settings.api.base_url)
+    params: list[tuple[str, str]] = []
+    if types:
+        params.append(("_type", types))
+    if since:
+        params.append(("_since", since))
+    manifest = service.export_to_dir(system_context(), "system", out, params=params)
+    table = Table("resource type", "count", "file", title=f"exported → {out}")
+    for item in manifest.get("output", []):
+        table.add_row(str(item["type"]), f"{item.get('count', 0):,}", str(item["url"]).rsplit("/", 1)[-1])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

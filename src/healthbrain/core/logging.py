@@ -1,0 +1,33 @@
+"""Structured logging: ids and counts only, never names, ID numbers or free text."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import orjson
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; extra fields come from `extra={"fields": {...}}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            payload.update(fields)
+        return orjson.dumps(payload, default=str).decode()
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("healthbrain")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

@@ -1,0 +1,337 @@
+"""The outbox dispatcher: every committed change reaches each subscriber at least once, in order per resource.
+
+Subscribers keep a cursor into `fhir_outbox`. A failed delivery is parked in `fhir_event_failure` and
+retried with exponential backoff; later events of the same resource wait behind it, so per-resource
+order holds. After `max_attempts` the event is dead-lettered and can be replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, insert, select, update
+
+from healthbrain.core.db import begin_write
+from healthbrain.core.settings import EventSettings
+from healthbrain.fhir.resources import loads
+from healthbrain.storage import tables as t
+from healthbrain.storage.store import SqlResourceStore
+
+log = logging.getLogger("healthbrain.events")
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One committed change; (resource_type, resource_id, version_id) identifies it for idempotency."""
+
+    seq: int
+    resource_type: str
+    resource_id: str
+    version_id: int
+    action: str  # create | update | delete
+    occurred_at: float
+
+
+Handler = Callable[[ChangeEvent, dict[str, Any] | None], None]
+Filter = Callable[[ChangeEvent, dict[str, Any] | None], bool]
+
+
+@dataclass(slots=True)
+class Subscriber:
+    name: str
+    handler: Handler
+    resource_types: frozenset[str] | None
+    accepts: Filter | None
+
+
+class EventDispatcher:
+    """Delivers outbox events to registered subscribers, in-process (the embedded default)."""
+
+    def __init__(
+        self, engine: Engine, settings: EventSettings | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or EventSettings()
+        self.clock = clock
+        self.store = SqlResourceStore()
+        self.subscribers: dict[str, Subscriber] = {}
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- registration ------------------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        resource_types: set[str] | None = None,
+        accepts: Filter | None = None,
+        from_now: bool = False,
+    ) -> None:
+        """Add a subscriber; a new one starts at the beginning of the outbox unless `from_now`."""
+        with self._lock:
+            self.subscribers[name] = Subscriber(
+                name, handler, frozenset(resource_types) if resource_types else None, accepts
+            )
+            with begin_write(self.engine) as conn:
+                known = conn.execute(
+                    select(t.event_cursor.c.position).where(t.event_cursor.c.subscriber == name)
+                ).first()
+                if known is None:
+                    start = self.store.outbox_head(conn) if from_now else 0
+                    conn.execute(
+                        insert(t.event_cursor).values(
+                            subscriber=name, position=start, updated_at=self.clock()
+                        )
+                    )
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self.subscribers.pop(name, None)
+
+    # ---- delivery ------------------------------------------------------------------------------
+    def dispatch_once(self) -> int:
+        """Deliver what is due to every subscriber; returns the number of successful deliveries."""
+        delivered = 0
+        with self._lock:
+            for sub in list(self.subscribers.values()):
+                delivered += self._retry_due(sub)
+                delivered += self._advance(sub)
+        return delivered
+
+    def drain(self, max_rounds: int = 1000) -> int:
+        """Dispatch until nothing new is delivered (tests, CLI)."""
+        total = 0
+        for _ in range(max_rounds):
+            n = self.dispatch_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    def _advance(self, sub: Subscriber) -> int:
+        with self.engine.connect() as conn:
+            position = conn.execute(
+                select(t.event_cursor.c.position).where(t.event_cursor.c.subscriber == sub.name)
+            ).scalar_one()
+            rows = self.store.outbox_after(conn, position, self.settings.batch_size)
+            blocked = self._blocked_resources(conn, sub.name)
+        delivered = 0
+        for seq, rt, rid, vid, action, at in rows:
+            event = ChangeEvent(seq, rt, rid, vid, action, at)
+            if (rt, rid) in blocked:
+                self._park(sub.name, event, attempts=0, error="waiting behind an earlier failure")
+            else:
+                try:
+                    if self._deliver(sub, event):
+                        delivered += 1
+                except Exception as exc:  # a subscriber's failure must not stop the others
+                    self._park(sub.name, event, attempts=1, error=type(exc).__name__)
+                    blocked.add((rt, rid))
+        if rows:
+            # at-least-once: a crash before this line redelivers the batch, never skips it
+            self._set_position(sub.name, rows[-1][0])
+        return delivered
+
+    def _deliver(self, sub: Subscriber, event: ChangeEvent) -> bool:
+        if sub.resource_types is not None and event.resource_type not in sub.resource_types:
+            return False
+        resource = self._load(event)
+        if sub.accepts is not None and not sub.accepts(event, resource):
+            return False
+        sub.handler(event, resource)
+        return True
+
+    def _load(self, event: ChangeEvent) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            ver = self.store.read_version(conn, event.resource_type, event.resource_id, event.version_id)
+        return loads(ver.content) if ver is not None and ver.content else None
+
+    def _retry_due(self, sub: Subscriber) -> int:
+        f = t.event_failure.c
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(f.seq, f.res_type, f.res_id, f.version_id, f.attempts)
+                .where(f.subscriber == sub.name, f.dead.is_(False))
+                .order_by(f.seq)
+            ).all()
+            occurred = (
+                dict(
+                    conn.execute(
+                        select(t.outbox.c.seq, t.outbox.c.action).where(
+                            t.outbox.c.seq.in_([r.seq for r in rows])
+                        )
+                    ).all()
+                )
+                if rows
+                else {}
+            )
+        delivered = 0
+        waiting: set[tuple[str, str]] = set()
+        due_at = {r.seq: r for r in rows}
+        for r in rows:
+            key = (r.res_type, r.res_id)
+            if key in waiting:
+                continue
+            next_at = self._next_attempt(sub.name, r.seq)
+            if next_at > now:
+                waiting.add(key)
+                continue
+            event = ChangeEvent(
+                r.seq, r.res_type, r.res_id, r.version_id, str(occurred.get(r.seq, "update")), now
+            )
+            try:
+                if self._deliver(sub, event):
+                    delivered += 1
+                self._clear(sub.name, r.seq)
+            except Exception as exc:
+                self._fail_again(sub.name, due_at[r.seq].attempts + 1, r.seq, type(exc).__name__)
+                waiting.add(key)
+        return delivered
+
+    # ---- bookkeeping ----------------------------------------------------------------------------
+    def _blocked_resources(self, conn: Any, name: str) -> set[tuple[str, str]]:
+        f = t.event_failure.c
+        rows = conn.execute(select(f.res_type, f.res_id).where(f.subscriber == name, f.dead.is_(False)))
+        return {(r.res_type, r.res_id) for r in rows}
+
+    def _next_attempt(self, name: str, seq: int) -> float:
+        f = t.event_failure.c
+        with self.engine.connect() as conn:
+            return float(
+                conn.execute(select(f.next_attempt_at).where(f.subscriber == name, f.seq == seq)).scalar_one()
+            )
+
+    def _backoff(self, attempts: int) -> float:
+        return float(self.settings.backoff_base_seconds * (2 ** max(attempts - 1, 0)))
+
+    def _park(self, name: str, event: ChangeEvent, *, attempts: int, error: str) -> None:
+        log.warning(
+            "event.delivery_failed",
+            extra={"fields": {"subscriber": name, "seq": event.seq, "attempts": attempts, "error": error}},
+        )
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                insert(t.event_failure).values(
+                    subscriber=name,
+                    seq=event.seq,
+                    res_type=event.resource_type,
+                    res_id=event.resource_id,
+                    version_id=event.version_id,
+                    attempts=attempts,
+                    next_attempt_at=self.clock() + (self._backoff(attempts) if attempts else 0.0),
+                    last_error=error[:500],
+                    dead=False,
+                )
+            )
+
+    def _fail_again(self, name: str, attempts: int, seq: int, error: str) -> None:
+        dead = attempts >= self.settings.max_attempts
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                update(t.event_failure)
+                .where(t.event_failure.c.subscriber == name, t.event_failure.c.seq == seq)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=self.clock() + self._backoff(attempts),
+                    last_error=error[:500],
+                    dead=dead,
+                )
+            )
+        if dead:
+            log.error(
+                "event.dead_lettered",
+                extra={"fields": {"subscriber": name, "seq": seq, "attempts": attempts}},
+            )
+
+    def _clear(self, name: str, seq: int) -> None:
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                delete(t.event_failure).where(
+                    t.event_failure.c.subscriber == name, t.event_failure.c.seq == seq
+                )
+            )
+
+    def _set_position(self, name: str, seq: int) -> None:
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                update(t.event_cursor)
+                .where(t.event_cursor.c.subscriber == name)
+                .values(position=seq, updated_at=self.clock())
+            )
+
+    # ---- operations: dead letters and replay -----------------------------------------------------
+    def dead_letters(self, name: str) -> list[tuple[int, str, str, int, int, str | None]]:
+        """(seq, type, id, version, attempts, last error) of dead-lettered events."""
+        f = t.event_failure.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(f.seq, f.res_type, f.res_id, f.version_id, f.attempts, f.last_error)
+                .where(f.subscriber == name, f.dead.is_(True))
+                .order_by(f.seq)
+            )
+            return [tuple(r) for r in rows]
+
+    def retry_dead(self, name: str) -> int:
+        """Put dead-lettered events back in the retry queue."""
+        with begin_write(self.engine) as conn:
+            result = conn.execute(
+                update(t.event_failure)
+                .where(and_(t.event_failure.c.subscriber == name, t.event_failure.c.dead.is_(True)))
+                .values(dead=False, attempts=0, next_attempt_at=self.clock())
+            )
+            return int(result.rowcount)
+
+    def replay(self, name: str, from_seq: int) -> None:
+        """Deliver again every event with seq >= from_seq (subscribers are idempotent)."""
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                update(t.event_cursor)
+                .where(t.event_cursor.c.subscriber == name)
+                .values(position=max(from_seq - 1, 0), updated_at=self.clock())
+            )
+
+    def position(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(t.event_cursor.c.position).where(t.event_cursor.c.subscriber == name)
+                ).scalar_one()
+            )
+
+    # ---- background thread -----------------------------------------------------------------------
+    def wake(self) -> None:
+        """Called after each commit so that delivery does not wait for the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="healthbrain-events", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.settings.poll_interval_seconds)
+            self._wake.clear()
+            try:
+                while self.subscribers and self.dispatch_once() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("event.dispatch_error")

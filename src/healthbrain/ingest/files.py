@@ -1,0 +1,228 @@
+"""File ingest: every file becomes units (one transaction each), journalled so a rerun resumes cleanly."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select
+
+from healthbrain.core.context import RequestContext
+from healthbrain.core.errors import HealthBrainError
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.fhir.transaction import process_batch, process_transaction
+from healthbrain.storage.tables import ingest_journal
+
+NDJSON_CHUNK = 500
+SUFFIXES = (".json", ".ndjson", ".jsonl")
+
+
+@dataclass(frozen=True, slots=True)
+class UnitError:
+    """Where a unit failed (file and entry/line) and why (an error code and message, no patient data)."""
+
+    source: str
+    location: str
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """Counts per resource type, units committed or skipped, and every error."""
+
+    files: int = 0
+    units: int = 0
+    skipped_units: int = 0
+    resources: Counter[str] = field(default_factory=Counter)
+    errors: list[UnitError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total_resources(self) -> int:
+        return sum(self.resources.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A piece of work that commits atomically: a transaction or batch Bundle."""
+
+    key: str
+    source: str
+    location: str
+    bundle: dict[str, Any] | None
+    error: UnitError | None = None
+
+
+# Bulk exports name NDJSON files by type; resources that others point at go first so that
+# conditional references (`Practitioner?identifier=...`) resolve.
+_TYPE_ORDER = {"Organization": 0, "Location": 1, "Practitioner": 2, "PractitionerRole": 3, "Patient": 4}
+
+
+def _file_order(file: Path) -> tuple[str, int, int, str]:
+    is_ndjson = file.suffix in (".ndjson", ".jsonl")
+    rank = _TYPE_ORDER.get(file.name.split(".", 1)[0], len(_TYPE_ORDER)) if is_ndjson else 0
+    return str(file.parent), int(is_ndjson), rank, file.name
+
+
+def list_files(path: Path) -> list[Path]:
+    """The ingestible files under `path`: bundles in name order (`00-region.json` first), then
+    NDJSON files with the referenced types first."""
+    if path.is_file():
+        return [path]
+    if not path.exists():
+        raise FileNotFoundError(str(path))
+    return sorted((p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES), key=_file_order)
+
+
+def plan_units(path: Path) -> Iterator[Unit]:
+    """Read each file once and yield its units; unreadable pieces become units carrying an error."""
+    for file in list_files(path):
+        raw = file.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()[:40]
+        if file.suffix in (".ndjson", ".jsonl"):
+            yield from _ndjson_units(file, raw, digest)
+        else:
+            yield _json_unit(file, raw, digest)
+
+
+def _json_unit(file: Path, raw: bytes, digest: str) -> Unit:
+    key = f"{digest}:0"
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Unit(
+            key,
+            str(file),
+            "",
+            None,
+            UnitError(str(file), f"line {exc.lineno}", "request.malformed_json", "malformed JSON"),
+        )
+    if not isinstance(data, dict) or "resourceType" not in data:
+        return Unit(
+            key, str(file), "", None, UnitError(str(file), "", "fhir.not_a_resource", "not a FHIR resource")
+        )
+    if data["resourceType"] == "Bundle" and data.get("type") in ("transaction", "batch"):
+        return Unit(key, str(file), "", data)
+    if data["resourceType"] == "Bundle" and data.get("type") in ("collection", "searchset", "document"):
+        resources = [e["resource"] for e in data.get("entry", []) if isinstance(e, dict) and "resource" in e]
+        return Unit(key, str(file), "", as_transaction(resources))
+    return Unit(key, str(file), "", as_transaction([data]))
+
+
+def _ndjson_units(file: Path, raw: bytes, digest: str) -> Iterator[Unit]:
+    lines = raw.splitlines()
+    for start in range(0, len(lines), NDJSON_CHUNK):
+        resources: list[dict[str, Any]] = []
+        error: UnitError | None = None
+        for offset, line in enumerate(lines[start : start + NDJSON_CHUNK]):
+            if not line.strip():
+                continue
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                error = UnitError(
+                    str(file), f"line {start + offset + 1}", "request.malformed_json", "malformed JSON"
+                )
+                break
+            if not isinstance(item, dict) or "resourceType" not in item:
+                error = UnitError(
+                    str(file), f"line {start + offset + 1}", "fhir.not_a_resource", "not a FHIR resource"
+                )
+                break
+            resources.append(item)
+        location = f"lines {start + 1}-{min(start + NDJSON_CHUNK, len(lines))}"
+        yield Unit(
+            f"{digest}:{start}", str(file), location, None if error else as_transaction(resources), error
+        )
+
+
+def as_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Resources with ids become PUTs (idempotent); those without become POSTs."""
+    entries = []
+    for res in resources:
+        rt, rid = res.get("resourceType"), res.get("id")
+        if rid:
+            entries.append(
+                {
+                    "fullUrl": f"{rt}/{rid}",
+                    "resource": res,
+                    "request": {"method": "PUT", "url": f"{rt}/{rid}"},
+                }
+            )
+        else:
+            entries.append({"resource": res, "request": {"method": "POST", "url": str(rt)}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def ingest_path(
+    repo: FhirRepository, ctx: RequestContext, path: Path, progress: Callable[[int, int], None] | None = None
+) -> IngestSummary:
+    """Ingest everything under `path`; each unit commits alone, failures are listed and the rest goes on."""
+    summary = IngestSummary()
+    started = time.perf_counter()
+    files = list_files(path)
+    summary.files = len(files)
+    done_keys = _journal_keys(repo)
+    for done, file in enumerate(files, start=1):
+        for unit in plan_units(file):
+            _ingest_unit(repo, ctx, unit, done_keys, summary)
+        if progress is not None:
+            progress(done, len(files))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ingest_unit(
+    repo: FhirRepository, ctx: RequestContext, unit: Unit, done_keys: set[str], summary: IngestSummary
+) -> None:
+    if unit.error is not None:
+        summary.errors.append(unit.error)
+        return
+    if unit.key in done_keys:
+        summary.skipped_units += 1
+        return
+    assert unit.bundle is not None
+    entries = unit.bundle.get("entry", [])
+
+    def journal(conn: Connection) -> None:
+        conn.execute(
+            insert(ingest_journal).values(
+                unit_key=unit.key, source=unit.source[-500:], entries=len(entries), committed_at=time.time()
+            )
+        )
+
+    try:
+        if unit.bundle.get("type") == "batch":
+            results = process_batch(repo, ctx, unit.bundle)
+            for res, entry in zip(results, entries, strict=True):
+                if res.outcome:
+                    summary.errors.append(
+                        UnitError(unit.source, unit.location, "fhir.batch_entry", res.outcome[0].diagnostics)
+                    )
+                else:
+                    summary.resources[str(entry.get("resource", {}).get("resourceType"))] += 1
+        else:
+            process_transaction(repo, ctx, unit.bundle, also=journal)
+            summary.resources.update(
+                str(e.get("resource", {}).get("resourceType"))
+                for e in entries
+                if e.get("request", {}).get("method") in ("POST", "PUT")
+            )
+        summary.units += 1
+        done_keys.add(unit.key)
+    except HealthBrainError as err:
+        first = err.issues[0] if err.issues else None
+        where = (first.expression if first and first.expression else "") or unit.location
+        summary.errors.append(UnitError(unit.source, where, err.code, err.message))
+
+
+def _journal_keys(repo: FhirRepository) -> set[str]:
+    with repo.engine.connect() as conn:
+        return {row[0] for row in conn.execute(select(ingest_journal.c.unit_key))}

@@ -1,0 +1,228 @@
+"""Build SQL for search criteria: every function here returns SQLAlchemy Core expressions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy.sql.expression import literal
+
+from healthbrain.storage import tables as t
+from healthbrain.storage.query import (
+    AllOf,
+    AnyOf,
+    Chain,
+    Cond,
+    Criterion,
+    HasParam,
+    IdIn,
+    IndexMatch,
+    LastUpdated,
+    Not,
+    Query,
+    ReverseChain,
+    SortKey,
+)
+
+_R = t.resource
+
+
+def _cond_sql(col: Any, cond: Cond) -> ColumnElement[bool]:
+    op, v = cond.op, cond.value
+    if op == "=":
+        return col == v  # type: ignore[no-any-return]
+    if op == "!=":
+        return col != v  # type: ignore[no-any-return]
+    if op == "<":
+        return col < v  # type: ignore[no-any-return]
+    if op == "<=":
+        return col <= v  # type: ignore[no-any-return]
+    if op == ">":
+        return col > v  # type: ignore[no-any-return]
+    if op == ">=":
+        return col >= v  # type: ignore[no-any-return]
+    if op == "like":
+        return col.like(v, escape="\\")  # type: ignore[no-any-return]
+    if op == "in":
+        return col.in_(list(v))  # type: ignore[call-overload, no-any-return]
+    if op == "is_null":
+        return col.is_(None)  # type: ignore[no-any-return]
+    if op == "not_null":
+        return col.is_not(None)  # type: ignore[no-any-return]
+    raise ValueError(f"unknown operator {op}")
+
+
+def matching_ids_sql(resource_type: str, criterion: Criterion) -> Select[Any] | None:
+    """A SELECT of res_id of `resource_type` matching a positive criterion, or None if not expressible."""
+    if isinstance(criterion, IndexMatch):
+        tbl = t.INDEX_TABLES[criterion.kind]
+        conds = [tbl.c.res_type == resource_type, tbl.c.param == criterion.param]
+        conds += [_cond_sql(tbl.c[c.column], c) for c in criterion.conds]
+        return select(tbl.c.res_id).where(*conds)
+    if isinstance(criterion, HasParam) and criterion.present:
+        tbl = t.INDEX_TABLES[criterion.kind]
+        return select(tbl.c.res_id).where(tbl.c.res_type == resource_type, tbl.c.param == criterion.param)
+    if isinstance(criterion, Chain):
+        ref = t.idx_reference
+        inner = query_ids_sql(criterion.target_type, criterion.criteria)
+        return select(ref.c.res_id).where(
+            ref.c.res_type == resource_type,
+            ref.c.param == criterion.param,
+            ref.c.target_type == criterion.target_type,
+            ref.c.target_id.in_(inner),
+        )
+    if isinstance(criterion, ReverseChain):
+        ref = t.idx_reference
+        inner = query_ids_sql(criterion.source_type, criterion.criteria)
+        return select(ref.c.target_id).where(
+            ref.c.res_type == criterion.source_type,
+            ref.c.param == criterion.param,
+            ref.c.target_type == resource_type,
+            ref.c.res_id.in_(inner),
+        )
+    return None
+
+
+def _unindexed(column: Any) -> Any:
+    """`param || ''`: keeps SQLite's planner (without statistics) off the value index for per-resource
+    lookups, where the (type, id) index finds the handful of rows of one resource directly."""
+    return column.concat("")
+
+
+def _exists_sql(resource_type: str, criterion: Criterion) -> ColumnElement[bool] | None:
+    """A correlated EXISTS for a plain index criterion (checked per candidate via the resource index)."""
+    if isinstance(criterion, IndexMatch):
+        tbl = t.INDEX_TABLES[criterion.kind]
+        conds = [_cond_sql(tbl.c[c.column], c) for c in criterion.conds]
+    elif isinstance(criterion, HasParam) and criterion.present:
+        tbl = t.INDEX_TABLES[criterion.kind]
+        conds = []
+    else:
+        return None
+    return exists(
+        select(literal(1)).where(
+            tbl.c.res_type == _R.c.res_type,
+            tbl.c.res_id == _R.c.res_id,
+            _unindexed(tbl.c.param) == criterion.param,
+            *conds,
+        )
+    )
+
+
+def criterion_sql(
+    resource_type: str, criterion: Criterion, *, correlated: bool = False
+) -> ColumnElement[bool]:
+    """A boolean expression over `fhir_resource` for one criterion.
+
+    The driving criterion of a search selects candidate ids through a value index (`IN`); the others
+    are `correlated` checks on each candidate, so a patient's 200 observations are filtered by code
+    without listing every observation in the region that has that code.
+    """
+    if correlated:
+        check = _exists_sql(resource_type, criterion)
+        if check is not None:
+            return check
+    if isinstance(criterion, IdIn):
+        return _R.c.res_id.in_(list(criterion.ids)) if criterion.ids else false()
+    if isinstance(criterion, LastUpdated):
+        return _cond_sql(_R.c.last_updated, Cond("last_updated", criterion.op, criterion.value))
+    if isinstance(criterion, AnyOf):
+        if not criterion.options:
+            return false()
+        return or_(*(criterion_sql(resource_type, o, correlated=correlated) for o in criterion.options))
+    if isinstance(criterion, AllOf):
+        return and_(
+            true(), *(criterion_sql(resource_type, p, correlated=correlated) for p in criterion.parts)
+        )
+    if isinstance(criterion, Not):
+        return not_(criterion_sql(resource_type, criterion.criterion, correlated=True))
+    if isinstance(criterion, HasParam) and not criterion.present:
+        return not_(criterion_sql(resource_type, HasParam(criterion.kind, criterion.param, True)))
+    ids = matching_ids_sql(resource_type, criterion)
+    if ids is None:
+        raise ValueError(f"unsupported criterion {criterion!r}")
+    return _R.c.res_id.in_(ids)
+
+
+def where_sql(resource_type: str, criteria: tuple[Criterion, ...]) -> ColumnElement[bool]:
+    """The WHERE clause of a search: live resources of the type that satisfy every criterion."""
+    parts = [_R.c.res_type == resource_type, _R.c.deleted == false()]
+    driver = _driver(criteria)
+    parts += [criterion_sql(resource_type, c, correlated=i != driver) for i, c in enumerate(criteria)]
+    return and_(true(), *parts)
+
+
+def _driver(criteria: tuple[Criterion, ...]) -> int:
+    """The criterion that selects candidates: ids first, then references (a patient), then any."""
+
+    def rank(c: Criterion) -> int:
+        if isinstance(c, IdIn):
+            return 0
+        opts = c.options if isinstance(c, AnyOf) else (c,)
+        if opts and all(isinstance(o, IndexMatch) and o.kind == "reference" for o in opts):
+            return 1
+        if opts and all(isinstance(o, (IndexMatch, Chain, ReverseChain)) for o in opts):
+            return 2
+        return 3
+
+    if not criteria:
+        return -1
+    return min(range(len(criteria)), key=lambda i: rank(criteria[i]))
+
+
+def query_ids_sql(resource_type: str, criteria: tuple[Criterion, ...]) -> Select[Any]:
+    return select(_R.c.res_id).where(where_sql(resource_type, criteria))
+
+
+_SORT_COLUMN = {
+    "token": "code",
+    "string": "norm",
+    "date": "low",
+    "quantity": "low",
+    "uri": "uri",
+    "reference": "target_id",
+    "composite": "c1_code",
+}
+
+
+def _sort_sql(key: SortKey) -> Any:
+    if key.kind == "meta":
+        col = _R.c.last_updated if key.param == "_lastUpdated" else _R.c.res_id
+        return col.desc() if key.descending else col.asc()
+    tbl = t.INDEX_TABLES[key.kind]
+    value_col = tbl.c[_SORT_COLUMN[key.kind]]
+    agg = func.max(value_col) if key.descending else func.min(value_col)
+    sub = (
+        select(agg)
+        .where(
+            tbl.c.res_type == _R.c.res_type,
+            tbl.c.res_id == _R.c.res_id,
+            _unindexed(tbl.c.param) == key.param,
+        )
+        .scalar_subquery()
+    )
+    # Resources without a value sort last in both directions.
+    missing = sub.is_(None)
+    return [missing.asc(), sub.desc() if key.descending else sub.asc()]
+
+
+def search_sql(query: Query, *, limit: int, offset: int) -> Select[Any]:
+    """SELECT id, version and content of one page of a search."""
+    order: list[Any] = []
+    for key in query.sort:
+        s = _sort_sql(key)
+        order.extend(s if isinstance(s, list) else [s])
+    order.append(_R.c.res_id.asc())
+    return (
+        select(_R.c.res_id, _R.c.version_id, _R.c.last_updated, _R.c.content)
+        .where(where_sql(query.resource_type, query.criteria))
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
+
+
+def count_sql(query: Query) -> Select[Any]:
+    return (
+        select(func.count(literal(1))).select_from(_R).where(where_sql(query.resource_type, query.criteria))
+    )

@@ -1,0 +1,398 @@
+"""SqlResourceStore: the SQL reads and writes of FHIR resources, versions, index rows and the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, false, func, insert, or_, select, tuple_, update
+
+from healthbrain.storage import tables as t
+from healthbrain.storage.query import Query
+from healthbrain.storage.rows import IndexRows
+from healthbrain.storage.search_sql import count_sql, search_sql, where_sql
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One stored version of a resource (content is None for a deletion)."""
+
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated: float
+    deleted: bool
+    content: str | None
+    method: str = ""
+
+
+@dataclass(slots=True)
+class VersionWrite:
+    """A new version to write: `previous_version` is 0 for a resource that did not exist."""
+
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated: float
+    method: str  # POST | PUT | PATCH | DELETE
+    content: str | None
+    index: IndexRows | None
+    previous_version: int
+
+
+def _key_clause(res_type: str, res_id: str) -> Any:
+    return and_(t.resource.c.res_type == res_type, t.resource.c.res_id == res_id)
+
+
+class SqlResourceStore:
+    """Stateless SQL operations; every method runs inside the caller's connection/transaction."""
+
+    # ---- reads -------------------------------------------------------------------------------
+    def read_current(self, conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
+        r = t.resource.c
+        row = conn.execute(
+            select(r.version_id, r.last_updated, r.deleted, r.content).where(_key_clause(res_type, res_id))
+        ).first()
+        if row is None:
+            return None
+        return StoredVersion(
+            res_type, res_id, row.version_id, row.last_updated, bool(row.deleted), row.content
+        )
+
+    def read_current_many(
+        self, conn: Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredVersion]:
+        """Current versions of many (type, id) keys; missing keys are absent from the result."""
+        out: dict[tuple[str, str], StoredVersion] = {}
+        r = t.resource.c
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            rows = conn.execute(
+                select(r.res_type, r.res_id, r.version_id, r.last_updated, r.deleted, r.content).where(
+                    tuple_(r.res_type, r.res_id).in_(chunk)
+                )
+            )
+            for row in rows:
+                out[(row.res_type, row.res_id)] = StoredVersion(
+                    row.res_type, row.res_id, row.version_id, row.last_updated, bool(row.deleted), row.content
+                )
+        return out
+
+    def read_version(
+        self, conn: Connection, res_type: str, res_id: str, version_id: int
+    ) -> StoredVersion | None:
+        v = t.resource_version.c
+        row = conn.execute(
+            select(v.last_updated, v.deleted, v.content, v.method).where(
+                v.res_type == res_type, v.res_id == res_id, v.version_id == version_id
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredVersion(
+            res_type, res_id, version_id, row.last_updated, bool(row.deleted), row.content, row.method
+        )
+
+    def history(
+        self,
+        conn: Connection,
+        *,
+        res_type: str | None,
+        res_id: str | None,
+        since: float | None,
+        limit: int,
+        offset: int,
+    ) -> list[StoredVersion]:
+        """Versions newest first, for one resource, one type or the whole system."""
+        v = t.resource_version.c
+        conds: list[Any] = []
+        if res_type is not None:
+            conds.append(v.res_type == res_type)
+        if res_id is not None:
+            conds.append(v.res_id == res_id)
+        if since is not None:
+            conds.append(v.last_updated >= since)
+        stmt = (
+            select(v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, v.content, v.method)
+            .where(*conds)
+            .order_by(v.last_updated.desc(), v.res_type, v.res_id, v.version_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [
+            StoredVersion(
+                r.res_type, r.res_id, r.version_id, r.last_updated, bool(r.deleted), r.content, r.method
+            )
+            for r in conn.execute(stmt)
+        ]
+
+    def count_history(
+        self, conn: Connection, *, res_type: str | None, res_id: str | None, since: float | None
+    ) -> int:
+        v = t.resource_version.c
+        conds: list[Any] = []
+        if res_type is not None:
+            conds.append(v.res_type == res_type)
+        if res_id is not None:
+            conds.append(v.res_id == res_id)
+        if since is not None:
+            conds.append(v.last_updated >= since)
+        return int(
+            conn.execute(select(func.count()).select_from(t.resource_version).where(*conds)).scalar_one()
+        )
+
+    def search(self, conn: Connection, query: Query, *, limit: int, offset: int) -> list[StoredVersion]:
+        rows = conn.execute(search_sql(query, limit=limit, offset=offset))
+        return [
+            StoredVersion(query.resource_type, r.res_id, r.version_id, r.last_updated, False, r.content)
+            for r in rows
+        ]
+
+    def stream_search(
+        self, conn: Connection, query: Query, *, since: float | None = None, batch: int = 1000
+    ) -> Iterable[StoredVersion]:
+        """Every match of `query` in id order, fetched in keyset pages (bulk export: no OFFSET scans)."""
+        r = t.resource.c
+        last = ""
+        while True:
+            conds: list[Any] = [where_sql(query.resource_type, query.criteria), r.res_id > last]
+            if since is not None:
+                conds.append(r.last_updated >= since)
+            rows = conn.execute(
+                select(r.res_id, r.version_id, r.last_updated, r.content)
+                .where(*conds)
+                .order_by(r.res_id)
+                .limit(batch)
+            ).all()
+            for row in rows:
+                yield StoredVersion(
+                    query.resource_type, row.res_id, row.version_id, row.last_updated, False, row.content
+                )
+            if len(rows) < batch:
+                return
+            last = rows[-1].res_id
+
+    def count(self, conn: Connection, query: Query) -> int:
+        return int(conn.execute(count_sql(query)).scalar_one())
+
+    def outgoing_references(
+        self,
+        conn: Connection,
+        res_type: str,
+        res_ids: Sequence[str],
+        param: str | None,
+        target_type: str | None,
+    ) -> list[tuple[str, str]]:
+        """(target_type, target_id) referenced by the given resources through `param` (any if None)."""
+        ref = t.idx_reference.c
+        out: list[tuple[str, str]] = []
+        for start in range(0, len(res_ids), 500):
+            conds = [ref.res_type == res_type, ref.res_id.in_(list(res_ids[start : start + 500]))]
+            conds.append(ref.target_id.is_not(None))
+            if param is not None:
+                conds.append(ref.param == param)
+            if target_type is not None:
+                conds.append(ref.target_type == target_type)
+            out += [
+                (r.target_type, r.target_id)
+                for r in conn.execute(select(ref.target_type, ref.target_id).where(*conds).distinct())
+            ]
+        return out
+
+    def incoming_references(
+        self,
+        conn: Connection,
+        source_type: str,
+        param: str | None,
+        target_type: str,
+        target_ids: Sequence[str],
+    ) -> list[str]:
+        """Ids of `source_type` resources that refer to any of the targets through `param` (any if None)."""
+        ref = t.idx_reference.c
+        out: list[str] = []
+        for start in range(0, len(target_ids), 500):
+            conds = [
+                ref.res_type == source_type,
+                ref.target_type == target_type,
+                ref.target_id.in_(list(target_ids[start : start + 500])),
+            ]
+            if param is not None:
+                conds.append(ref.param == param)
+            out += [r.res_id for r in conn.execute(select(ref.res_id).where(*conds).distinct())]
+        return out
+
+    def referring_types(self, conn: Connection, target_type: str, target_id: str) -> list[tuple[str, str]]:
+        """Every (type, id) of a live resource that refers to the target (used by `$everything`)."""
+        ref = t.idx_reference.c
+        stmt = (
+            select(ref.res_type, ref.res_id)
+            .where(ref.target_type == target_type, ref.target_id == target_id)
+            .distinct()
+        )
+        return [(r.res_type, r.res_id) for r in conn.execute(stmt)]
+
+    def type_ids(self, conn: Connection, res_type: str, since: float | None) -> Iterable[tuple[str, str]]:
+        """(id, content) of every live resource of a type, streamed (bulk export)."""
+        r = t.resource.c
+        conds: list[Any] = [r.res_type == res_type, r.deleted == false()]
+        if since is not None:
+            conds.append(r.last_updated >= since)
+        result = conn.execution_options(yield_per=2000).execute(
+            select(r.res_id, r.content).where(*conds).order_by(r.res_id)
+        )
+        for row in result:
+            yield row.res_id, row.content
+
+    # ---- writes ------------------------------------------------------------------------------
+    def write_versions(self, conn: Connection, writes: Sequence[VersionWrite]) -> None:
+        """Write new versions: current row, version row, index rows and an outbox event for each.
+
+        The caller runs this inside its transaction; a version conflict raises IntegrityError.
+        """
+        if not writes:
+            return
+        new = [w for w in writes if w.previous_version == 0]
+        existing = [w for w in writes if w.previous_version != 0]
+        if new:
+            conn.execute(
+                insert(t.resource),
+                [
+                    {
+                        "res_type": w.res_type,
+                        "res_id": w.res_id,
+                        "version_id": w.version_id,
+                        "last_updated": w.last_updated,
+                        "deleted": w.content is None,
+                        "content": w.content,
+                    }
+                    for w in new
+                ],
+            )
+        for w in existing:
+            result = conn.execute(
+                update(t.resource)
+                .where(_key_clause(w.res_type, w.res_id), t.resource.c.version_id == w.previous_version)
+                .values(
+                    version_id=w.version_id,
+                    last_updated=w.last_updated,
+                    deleted=w.content is None,
+                    content=w.content,
+                )
+            )
+            if result.rowcount != 1:
+                raise VersionConflict(w.res_type, w.res_id)
+        conn.execute(
+            insert(t.resource_version),
+            [
+                {
+                    "res_type": w.res_type,
+                    "res_id": w.res_id,
+                    "version_id": w.version_id,
+                    "last_updated": w.last_updated,
+                    "method": w.method,
+                    "deleted": w.content is None,
+                    "content": w.content,
+                }
+                for w in writes
+            ],
+        )
+        self._replace_index(conn, existing, writes)
+        conn.execute(
+            insert(t.outbox),
+            [
+                {
+                    "res_type": w.res_type,
+                    "res_id": w.res_id,
+                    "version_id": w.version_id,
+                    "action": "delete"
+                    if w.content is None
+                    else ("create" if w.version_id == 1 else "update"),
+                    "occurred_at": w.last_updated,
+                }
+                for w in writes
+            ],
+        )
+
+    def _replace_index(
+        self, conn: Connection, existing: Sequence[VersionWrite], writes: Sequence[VersionWrite]
+    ) -> None:
+        if existing:
+            keys = [(w.res_type, w.res_id) for w in existing]
+            for tbl in t.INDEX_TABLES.values():
+                for start in range(0, len(keys), 500):
+                    conn.execute(
+                        delete(tbl).where(tuple_(tbl.c.res_type, tbl.c.res_id).in_(keys[start : start + 500]))
+                    )
+        # Plain tuples through the driver's executemany: ingest writes millions of rows and the
+        # SQL expression layer's per-row work would dominate.
+        buckets: dict[str, list[tuple[Any, ...]]] = {k: [] for k in t.INDEX_TABLES}
+        for w in writes:
+            rows = w.index
+            if rows is None:
+                continue
+            base = (w.res_type, w.res_id)
+            buckets["token"].extend(base + r for r in rows.tokens)
+            buckets["string"].extend(base + r for r in rows.strings)
+            buckets["date"].extend(base + r for r in rows.dates)
+            buckets["reference"].extend(base + r for r in rows.references)
+            buckets["quantity"].extend(base + r for r in rows.quantities)
+            buckets["uri"].extend(base + r for r in rows.uris)
+            buckets["composite"].extend(base + r for r in rows.composites)
+        for kind, batch in buckets.items():
+            if batch:
+                conn.exec_driver_sql(_insert_sql(conn, kind), batch)
+
+    # ---- outbox ------------------------------------------------------------------------------
+    def outbox_after(
+        self, conn: Connection, position: int, limit: int
+    ) -> list[tuple[int, str, str, int, str, float]]:
+        o = t.outbox.c
+        rows = conn.execute(
+            select(o.seq, o.res_type, o.res_id, o.version_id, o.action, o.occurred_at)
+            .where(o.seq > position)
+            .order_by(o.seq)
+            .limit(limit)
+        )
+        return [(r.seq, r.res_type, r.res_id, r.version_id, r.action, r.occurred_at) for r in rows]
+
+    def outbox_head(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.coalesce(func.max(t.outbox.c.seq), 0))).scalar_one())
+
+    def type_counts(self, conn: Connection) -> dict[str, int]:
+        r = t.resource.c
+        rows = conn.execute(select(r.res_type, func.count()).where(r.deleted == false()).group_by(r.res_type))
+        return {row[0]: int(row[1]) for row in rows}
+
+    def any_resource(self, conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of the keys exist as live resources."""
+        found = self.read_current_many(conn, keys)
+        return {k for k, v in found.items() if not v.deleted}
+
+
+class VersionConflict(Exception):
+    """Another writer changed the resource between read and write."""
+
+    def __init__(self, res_type: str, res_id: str) -> None:
+        super().__init__(f"{res_type}/{res_id} changed concurrently")
+        self.res_type = res_type
+        self.res_id = res_id
+
+
+_INSERT_SQL: dict[tuple[str, str], str] = {}
+
+
+def _insert_sql(conn: Connection, kind: str) -> str:
+    """`INSERT INTO fhir_idx_<kind> (...) VALUES (...)` in the driver's parameter style."""
+    key = (conn.dialect.paramstyle, kind)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        table = t.INDEX_TABLES[kind]
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cols = [c.name for c in table.columns]
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+        _INSERT_SQL[key] = sql
+    return sql
+
+
+__all__ = ["SqlResourceStore", "StoredVersion", "VersionConflict", "VersionWrite", "or_"]

@@ -1,0 +1,101 @@
+"""Shared fixtures: one suite, run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from healthbrain.core.db import create_db_engine
+from healthbrain.fhir.ports import MemoryAuditSink
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.storage.migrate import upgrade_database
+from healthbrain.storage.tables import metadata
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PG_DSN = os.environ.get("HEALTHBRAIN_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres")
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=3) as conn:
+            conn.execute("select 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+PG_AVAILABLE = _pg_available()
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _pg_database_url(worker: str) -> str:
+    """A database of this xdist worker's own, created on first use."""
+    name = f"hb_test_{worker}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{name}"')
+    params = dict(p.split("=", 1) for p in PG_DSN.split())
+    return (
+        f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', '5432')}/{name}"
+    )
+
+
+@pytest.fixture(scope="session")
+def pg_url(worker_id: str) -> str:
+    if not PG_AVAILABLE:
+        pytest.skip("PostgreSQL is not reachable")
+    url = _pg_database_url(worker_id)
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("drop schema public cascade"))
+        conn.execute(text("create schema public"))
+    upgrade_database(engine)
+    engine.dispose()
+    return url
+
+
+def _truncate(engine: Engine) -> None:
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"truncate {names} restart identity"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database URL on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hb.db'}"
+        engine = create_db_engine(url)
+        upgrade_database(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("pg_url")
+    engine = create_db_engine(url)
+    _truncate(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def audit() -> MemoryAuditSink:
+    return MemoryAuditSink()
+
+
+@pytest.fixture
+def repo(engine: Engine, audit: MemoryAuditSink) -> FhirRepository:
+    return FhirRepository(engine, audit=audit, base_url="http://test/fhir/R4")

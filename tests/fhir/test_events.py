@@ -1,0 +1,167 @@
+"""Events: at-least-once, in order per resource, retries, dead letters, replay, rest-hook Subscriptions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import orjson
+import pytest
+
+from healthbrain.core.context import system_context
+from healthbrain.core.settings import EventSettings
+from healthbrain.fhir.events import ChangeEvent, EventDispatcher
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.fhir.subscriptions import SubscriptionNotifier
+
+CTX = system_context()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def patient(pid: str, gender: str = "male") -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": gender}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def dispatcher(repo: FhirRepository, clock: Clock) -> EventDispatcher:
+    return EventDispatcher(repo.engine, EventSettings(max_attempts=3, backoff_base_seconds=10), clock=clock)
+
+
+def test_every_change_is_delivered_in_order(repo: FhirRepository, dispatcher: EventDispatcher) -> None:
+    got: list[tuple[str, int, str]] = []
+    dispatcher.register("audit-copy", lambda e, r: got.append((e.resource_id, e.version_id, e.action)))
+    repo.update(CTX, "Patient", "a", patient("a"))
+    repo.update(CTX, "Patient", "a", patient("a", "female"))
+    repo.update(CTX, "Patient", "b", patient("b"))
+    repo.delete(CTX, "Patient", "a")
+    dispatcher.drain()
+    assert got == [("a", 1, "create"), ("a", 2, "update"), ("b", 1, "create"), ("a", 3, "delete")]
+    dispatcher.drain()
+    assert len(got) == 4  # nothing twice once acknowledged
+
+
+def test_type_filter_and_resource_content(repo: FhirRepository, dispatcher: EventDispatcher) -> None:
+    seen: list[dict[str, Any] | None] = []
+    dispatcher.register("obs-only", lambda e, r: seen.append(r), resource_types={"Observation"})
+    repo.update(CTX, "Patient", "a", patient("a"))
+    dispatcher.drain()
+    assert seen == []
+
+
+def test_failures_retry_with_backoff_keep_order_then_dead_letter(
+    repo: FhirRepository, dispatcher: EventDispatcher, clock: Clock
+) -> None:
+    delivered: list[tuple[str, int]] = []
+    broken = {"a"}
+
+    def handler(e: ChangeEvent, _r: dict[str, Any] | None) -> None:
+        if e.resource_id in broken:
+            raise RuntimeError("endpoint down")
+        delivered.append((e.resource_id, e.version_id))
+
+    dispatcher.register("flaky", handler)
+    repo.update(CTX, "Patient", "a", patient("a"))
+    repo.update(CTX, "Patient", "a", patient("a", "female"))
+    repo.update(CTX, "Patient", "b", patient("b"))
+    dispatcher.drain()
+    assert delivered == [("b", 1)]  # b is not held up by a; a's v2 waits behind a's v1
+    broken.clear()
+    dispatcher.drain()
+    assert delivered == [("b", 1)]  # backoff not yet elapsed
+    clock.now += 11
+    dispatcher.drain()
+    assert delivered == [("b", 1), ("a", 1), ("a", 2)]
+
+
+def test_dead_letter_and_replay(repo: FhirRepository, dispatcher: EventDispatcher, clock: Clock) -> None:
+    calls: list[int] = []
+    fail = True
+
+    def handler(e: ChangeEvent, _r: dict[str, Any] | None) -> None:
+        calls.append(e.version_id)
+        if fail:
+            raise RuntimeError("down")
+
+    dispatcher.register("dead", handler)
+    repo.update(CTX, "Patient", "a", patient("a"))
+    for _ in range(4):
+        dispatcher.drain()
+        clock.now += 1000
+    assert len(calls) == 3  # max_attempts
+    dead = dispatcher.dead_letters("dead")
+    assert [(d[1], d[2], d[3]) for d in dead] == [("Patient", "a", 1)]
+    fail = False
+    assert dispatcher.retry_dead("dead") == 1
+    dispatcher.drain()
+    assert dispatcher.dead_letters("dead") == []
+    calls.clear()
+    dispatcher.replay("dead", 1)
+    dispatcher.drain()
+    assert calls == [1]
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict[str, Any]]] = []
+    status = 200
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Hook.received.append((self.headers.get("Authorization", ""), orjson.loads(body) if body else {}))
+        self.send_response(Hook.status)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def hook_url() -> Iterator[str]:
+    Hook.received = []
+    Hook.status = 200
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def test_rest_hook_subscription_notifies_matching_changes(
+    repo: FhirRepository, dispatcher: EventDispatcher, hook_url: str, clock: Clock
+) -> None:
+    SubscriptionNotifier(repo).register(dispatcher)
+    repo.update(CTX, "Subscription", "s1", {
+        "resourceType": "Subscription", "id": "s1", "status": "active", "reason": "critical values",
+        "criteria": "Observation?code=http://loinc.org|2823-3",
+        "channel": {"type": "rest-hook", "endpoint": hook_url, "payload": "application/fhir+json",
+                    "header": ["Authorization: Bearer hook-secret"]}})
+    dispatcher.drain()
+    potassium = {"resourceType": "Observation", "id": "k1", "status": "final",
+                 "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+                 "valueQuantity": {"value": 6.8, "unit": "mmol/L"}}
+    glucose = {**potassium, "id": "g1", "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]}}
+    repo.update(CTX, "Observation", "k1", potassium)
+    repo.update(CTX, "Observation", "g1", glucose)
+    dispatcher.drain()
+    assert [(auth, body.get("id")) for auth, body in Hook.received] == [("Bearer hook-secret", "k1")]
+    # an endpoint that fails is retried until it accepts
+    Hook.status = 503
+    repo.update(CTX, "Observation", "k2", {**potassium, "id": "k2"})
+    dispatcher.drain()
+    Hook.status = 200
+    clock.now += 60
+    dispatcher.drain()
+    assert [body.get("id") for _, body in Hook.received] == ["k1", "k2", "k2"]
