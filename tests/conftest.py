@@ -8,13 +8,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from healthbrain.core.db import create_db_engine
 from healthbrain.fhir.ports import MemoryAuditSink
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage.migrate import upgrade_database
-from healthbrain.storage.tables import metadata
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PG_DSN = os.environ.get("HEALTHBRAIN_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres")
@@ -62,9 +61,10 @@ def pg_url(worker_id: str) -> str:
 
 
 def _truncate(engine: Engine) -> None:
+    """Empty every table of every package (services own tables too), keeping the schema."""
+    tables = [n for n in inspect(engine).get_table_names() if n != "alembic_version"]
     with engine.begin() as conn:
-        names = ", ".join(t.name for t in metadata.sorted_tables)
-        conn.execute(text(f"truncate {names} restart identity"))
+        conn.execute(text(f"truncate {', '.join(tables)} restart identity cascade"))
 
 
 @pytest.fixture(params=BACKENDS)

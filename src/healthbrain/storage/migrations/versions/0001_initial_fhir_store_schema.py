@@ -12,7 +12,7 @@ from alembic import op
 
 revision = "16afd6c77611"
 down_revision = None
-branch_labels = None
+branch_labels = ("fhir",)
 depends_on = None
 
 
