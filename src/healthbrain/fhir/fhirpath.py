@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["CompiledPath", "Node", "UnsupportedExpression", "compile_path"]
 
@@ -35,6 +35,26 @@ CHOICE_SUFFIXES = frozenset(
     }
 )
 
+# Names of choice elements (`value[x]`) in any R4/R4B resource or data type, from the R4B models
+# (tools/list_choice_elements.py; R4-only resources have no R4B model and are validated for shape
+# only, see fhir/validation.py). Only under these names does the
+# evaluator look for `valueQuantity`-style keys; every other missing element is simply absent.
+CHOICE_ELEMENTS = frozenset(
+    {
+        "abatement", "additive", "age", "allowed", "amount", "answer", "asNeeded", "author", "born",
+        "bounds", "characteristic", "chargeItem", "citeAs", "code", "collected", "concentration",
+        "content", "created", "date", "deceased", "defaultValue", "definition", "detail", "diagnosis",
+        "dose", "doseNumber", "due", "duration", "effective", "entity", "event", "example",
+        "fastingStatus", "fixed", "identified", "indication", "item", "legallyBinding", "location",
+        "manufacturer", "maxValue", "medication", "minValue", "minimumVolume", "module", "multipleBirth",
+        "name", "occurred", "occurrence", "offset", "onset", "participantEffective", "pattern",
+        "performed", "period", "presentation", "probability", "procedure", "product", "quantity", "rate",
+        "reported", "scheduled", "seriesDoses", "serviced", "source", "start", "statusReason", "strength",
+        "studyEffective", "subject", "substance", "substanceDefinition", "target", "time", "timing",
+        "topic", "used", "value", "when",
+    }
+)
+
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _CAST_RE = re.compile(rf"^\((.+)\s+as\s+({_IDENT})\)$|^(.+)\s+as\s+({_IDENT})$")
 _AS_FN_RE = re.compile(rf"^as\(({_IDENT})\)$")
@@ -47,9 +67,12 @@ class UnsupportedExpression(ValueError):
     """An expression outside the compiled subset."""
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One value reached by a path, with its FHIR type when the JSON name tells it (choice types)."""
+class Node(NamedTuple):
+    """One value reached by a path, with its FHIR type when the JSON name tells it (choice types).
+
+    A NamedTuple, not a frozen dataclass: the indexer makes millions of these during ingest and a
+    tuple is several times cheaper to build.
+    """
 
     value: Any
     type: str | None = None
@@ -154,6 +177,8 @@ def _fields(name: str, nodes: list[Node]) -> list[Node]:
                 out.extend(Node(item) for item in found)
             else:
                 out.append(Node(found))
+            continue
+        if name not in CHOICE_ELEMENTS:
             continue
         n = len(name)
         for key, item in value.items():

@@ -115,6 +115,7 @@ class ResourceIndexer:
         self._by_field: dict[str, dict[str, tuple[int, ...]]] = {}
         self._key_cache: dict[tuple[str, str], tuple[int, ...]] = {}
         self.unsupported: list[tuple[str, str]] = []
+        self._paths: dict[str, CompiledPath] = {}
 
     def _dispatch(self, rt: str) -> dict[str, tuple[int, ...]]:
         found = self._by_field.get(rt)
@@ -140,6 +141,21 @@ class ResourceIndexer:
             self._key_cache[(rt, key)] = cached
         return cached
 
+    def _intern(self, term: str) -> CompiledPath:
+        """One compiled path per distinct expression, so that evaluation can be shared per resource."""
+        key = term.strip()
+        found = self._paths.get(key)
+        if found is None:
+            found = self._paths[key] = compile_path(key)
+        return found
+
+    def _intern_relative(self, term: str) -> CompiledPath:
+        key = "relative:" + term.strip()
+        found = self._paths.get(key)
+        if found is None:
+            found = self._paths[key] = compile_relative(term)
+        return found
+
     def params_for(self, rt: str) -> tuple[_CompiledParam, ...]:
         found = self._compiled.get(rt)
         if found is None:
@@ -158,10 +174,10 @@ class ResourceIndexer:
             if not sp.expression or sp.type == "special":
                 continue
             try:
-                paths = tuple(compile_path(t) for t in split_union(sp.expression))
+                paths = tuple(self._intern(t) for t in split_union(sp.expression))
                 # a component with a union (value.as(DateTime) | value.as(Period)) keeps every term
                 comps = tuple(
-                    (i, c.type, compile_relative(t))
+                    (i, c.type, self._intern_relative(t))
                     for i, c in enumerate(sp.components)
                     for t in split_union(c.expression)
                 )
@@ -181,11 +197,18 @@ class ResourceIndexer:
         selected: set[int] = set(self._dispatch(rt).get("*", ()))
         for key in resource:
             selected.update(self._params_for_key(rt, key))
+        # Many parameters share an expression (code, combo-code, code-value-quantity ...): evaluate
+        # each compiled path once per resource. Keys are ids of the long-lived compiled paths.
+        memo: dict[int, list[Node]] = {}
+        component_memo: dict[tuple[int, int], list[Node]] = {}
         for i in sorted(selected):
             param = params[i]
             nodes: list[Node] = []
             for path in param.paths:
-                nodes.extend(path.evaluate(resource))
+                found = memo.get(id(path))
+                if found is None:
+                    found = memo[id(path)] = path.evaluate(resource)
+                nodes.extend(found)
             if not nodes:
                 continue
             kind = param.type
@@ -204,7 +227,7 @@ class ResourceIndexer:
                     if isinstance(node.value, str):
                         rows.uris.append((param.code, node.value))
             elif kind == "composite":
-                _composites(rows, param, nodes, resource)
+                _composites(rows, param, nodes, resource, component_memo)
         _dedupe(rows)
         return rows
 
@@ -450,7 +473,13 @@ _C1 = tuple[str | None, str | None]
 _C2 = tuple[str | None, str | None, float | None, float | None, str | None]
 
 
-def _composites(rows: IndexRows, param: _CompiledParam, nodes: list[Node], resource: dict[str, Any]) -> None:
+def _composites(
+    rows: IndexRows,
+    param: _CompiledParam,
+    nodes: list[Node],
+    resource: dict[str, Any],
+    memo: dict[tuple[int, int], list[Node]],
+) -> None:
     if not param.components:
         return
     first_type = param.components[0][1]
@@ -459,7 +488,7 @@ def _composites(rows: IndexRows, param: _CompiledParam, nodes: list[Node], resou
     for node in nodes:
         c1: list[_C1] = []
         for path in first_paths:
-            for sub in _eval_component(path, node, resource):
+            for sub in _eval_component(path, node, resource, memo):
                 if first_type == "token":
                     c1.extend((s, c) for s, c, _ in token_values(sub) if c is not None)
                 elif first_type == "reference":
@@ -470,7 +499,7 @@ def _composites(rows: IndexRows, param: _CompiledParam, nodes: list[Node], resou
             continue
         c2: list[_C2] = []
         for ctype, path in second:
-            for sub in _eval_component(path, node, resource):
+            for sub in _eval_component(path, node, resource, memo):
                 if ctype == "token":
                     c2.extend((s, c, None, None, None) for s, c, _ in token_values(sub) if c is not None)
                 elif ctype in ("quantity", "number"):
@@ -484,8 +513,19 @@ def _composites(rows: IndexRows, param: _CompiledParam, nodes: list[Node], resou
                 rows.composites.append((param.code, s1, k1, s2, k2, lo, hi, text))
 
 
-def _eval_component(path: CompiledPath, node: Node, resource: dict[str, Any]) -> list[Node]:
-    """Relative component paths start at the composite's node; `%resource` ones at the resource."""
-    if path.root == "_":
-        return path.evaluate(node.value) if isinstance(node.value, dict) else []
-    return path.evaluate(resource)
+def _eval_component(
+    path: CompiledPath, node: Node, resource: dict[str, Any], memo: dict[tuple[int, int], list[Node]]
+) -> list[Node]:
+    """Relative component paths start at the composite's node; `%resource` ones at the resource.
+
+    Results are memoised per (path, node) for the resource being indexed: the value-quantity,
+    value-concept ... composites of one code all start from the same component nodes.
+    """
+    start = node.value if path.root == "_" else resource
+    if not isinstance(start, dict):
+        return []
+    key = (id(path), id(start))
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = path.evaluate(start)
+    return found

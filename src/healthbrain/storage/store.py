@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, false, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, false, func, or_, select, tuple_, update
 
 from healthbrain.storage import tables as t
 from healthbrain.storage.query import Query
@@ -255,17 +255,12 @@ class SqlResourceStore:
         new = [w for w in writes if w.previous_version == 0]
         existing = [w for w in writes if w.previous_version != 0]
         if new:
-            conn.execute(
-                insert(t.resource),
+            _bulk_insert(
+                conn,
+                t.resource,
+                ("res_type", "res_id", "version_id", "last_updated", "deleted", "content"),
                 [
-                    {
-                        "res_type": w.res_type,
-                        "res_id": w.res_id,
-                        "version_id": w.version_id,
-                        "last_updated": w.last_updated,
-                        "deleted": w.content is None,
-                        "content": w.content,
-                    }
+                    (w.res_type, w.res_id, w.version_id, w.last_updated, w.content is None, w.content)
                     for w in new
                 ],
             )
@@ -282,34 +277,28 @@ class SqlResourceStore:
             )
             if result.rowcount != 1:
                 raise VersionConflict(w.res_type, w.res_id)
-        conn.execute(
-            insert(t.resource_version),
+        _bulk_insert(
+            conn,
+            t.resource_version,
+            ("res_type", "res_id", "version_id", "last_updated", "method", "deleted", "content"),
             [
-                {
-                    "res_type": w.res_type,
-                    "res_id": w.res_id,
-                    "version_id": w.version_id,
-                    "last_updated": w.last_updated,
-                    "method": w.method,
-                    "deleted": w.content is None,
-                    "content": w.content,
-                }
+                (w.res_type, w.res_id, w.version_id, w.last_updated, w.method, w.content is None, w.content)
                 for w in writes
             ],
         )
         self._replace_index(conn, existing, writes)
-        conn.execute(
-            insert(t.outbox),
+        _bulk_insert(
+            conn,
+            t.outbox,
+            ("res_type", "res_id", "version_id", "action", "occurred_at"),
             [
-                {
-                    "res_type": w.res_type,
-                    "res_id": w.res_id,
-                    "version_id": w.version_id,
-                    "action": "delete"
-                    if w.content is None
-                    else ("create" if w.version_id == 1 else "update"),
-                    "occurred_at": w.last_updated,
-                }
+                (
+                    w.res_type,
+                    w.res_id,
+                    w.version_id,
+                    "delete" if w.content is None else ("create" if w.version_id == 1 else "update"),
+                    w.last_updated,
+                )
                 for w in writes
             ],
         )
@@ -341,7 +330,8 @@ class SqlResourceStore:
             buckets["composite"].extend(base + r for r in rows.composites)
         for kind, batch in buckets.items():
             if batch:
-                conn.exec_driver_sql(_insert_sql(conn, kind), batch)
+                table = t.INDEX_TABLES[kind]
+                _bulk_insert(conn, table, tuple(c.name for c in table.columns), batch)
 
     # ---- outbox ------------------------------------------------------------------------------
     def outbox_after(
@@ -379,20 +369,32 @@ class VersionConflict(Exception):
         self.res_id = res_id
 
 
-_INSERT_SQL: dict[tuple[str, str], str] = {}
+_INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
-def _insert_sql(conn: Connection, kind: str) -> str:
-    """`INSERT INTO fhir_idx_<kind> (...) VALUES (...)` in the driver's parameter style."""
-    key = (conn.dialect.paramstyle, kind)
+def _bulk_insert(conn: Connection, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert plain tuples fast, inside the caller's transaction.
+
+    PostgreSQL gets `COPY ... FROM STDIN` (several times faster than INSERT for index rows); SQLite
+    gets the driver's executemany. Both skip SQLAlchemy's per-row expression work, which would
+    dominate an ingest that writes millions of rows.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    key = (conn.dialect.paramstyle, table.name, columns)
     sql = _INSERT_SQL.get(key)
     if sql is None:
-        table = t.INDEX_TABLES[kind]
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        cols = [c.name for c in table.columns]
-        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
         _INSERT_SQL[key] = sql
-    return sql
+    conn.exec_driver_sql(sql, rows)
 
 
 __all__ = ["SqlResourceStore", "StoredVersion", "VersionConflict", "VersionWrite", "or_"]
