@@ -56,8 +56,13 @@ def test_bad_files_are_reported_and_the_rest_goes_in(repo: FhirRepository, tmp_p
     (tmp_path / "b-invalid.json").write_text(orjson.dumps(invalid).decode(), encoding="utf-8")
     (tmp_path / "c-good.json").write_text(orjson.dumps({"resourceType": "Patient", "id": "ok"}).decode(),
                                           encoding="utf-8")
+    (tmp_path / "d-manifest.json").write_text('{"transactionTime": "2026-01-01T00:00:00Z"}', encoding="utf-8")
     summary = ingest_path(repo, CTX, tmp_path)
     assert [Path(e.source).name for e in summary.errors] == ["a-broken.json", "b-invalid.json"]
+    # a directory may hold non-FHIR JSON (manifests, ground truth): listed as skipped, not an error
+    assert [Path(p).name for p in summary.skipped_files] == ["d-manifest.json"]
+    alone = ingest_path(repo, CTX, tmp_path / "d-manifest.json")
+    assert [e.code for e in alone.errors] == ["fhir.not_a_resource"]
     assert summary.errors[0].code == "request.malformed_json"
     assert "birthDate" in summary.errors[1].location
     assert live_counts(repo)["Patient"] == 1

@@ -122,6 +122,8 @@ def ingest(
         f"{summary.files} files, {summary.units} units committed, {summary.skipped_units} already "
         f"ingested, {summary.total_resources:,} resources in {summary.seconds:.1f}s ({rate:,.0f}/s)"
     )
+    for skipped in summary.skipped_files:
+        console.print(f"[yellow]skipped {skipped}: a JSON document that is not a FHIR resource[/yellow]")
     if summary.errors:
         errors = Table("source", "where", "code", "message", title=f"{len(summary.errors)} errors")
         for err in summary.errors[:50]:

@@ -42,6 +42,9 @@ class IngestSummary:
     skipped_units: int = 0
     resources: Counter[str] = field(default_factory=Counter)
     errors: list[UnitError] = field(default_factory=list)
+    # JSON documents without a resourceType found while walking a directory (manifests, the
+    # simulator's ground truth ...): listed, not loaded, and not errors
+    skipped_files: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -58,6 +61,7 @@ class Unit:
     location: str
     bundle: dict[str, Any] | None
     error: UnitError | None = None
+    not_fhir: bool = False  # a JSON object without resourceType
 
 
 # Bulk exports name NDJSON files by type; resources that others point at go first so that
@@ -106,7 +110,12 @@ def _json_unit(file: Path, raw: bytes, digest: str) -> Unit:
         )
     if not isinstance(data, dict) or "resourceType" not in data:
         return Unit(
-            key, str(file), "", None, UnitError(str(file), "", "fhir.not_a_resource", "not a FHIR resource")
+            key,
+            str(file),
+            "",
+            None,
+            UnitError(str(file), "", "fhir.not_a_resource", "not a FHIR resource"),
+            not_fhir=isinstance(data, dict),
         )
     if data["resourceType"] == "Bundle" and data.get("type") in ("transaction", "batch"):
         return Unit(key, str(file), "", data)
@@ -170,8 +179,12 @@ def ingest_path(
     files = list_files(path)
     summary.files = len(files)
     done_keys = _journal_keys(repo)
+    walking = path.is_dir()
     for done, file in enumerate(files, start=1):
         for unit in plan_units(file):
+            if walking and unit.not_fhir:
+                summary.skipped_files.append(unit.source)
+                continue
             _ingest_unit(repo, ctx, unit, done_keys, summary)
         if progress is not None:
             progress(done, len(files))
