@@ -24,13 +24,21 @@ class PurposeOfUse(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user or system."""
+    """An authenticated user, institution client or HealthBrain itself.
+
+    `kind` is "user" (a person), "client" (an institution system: HIS, LIS ...) or "system" (our own
+    jobs). `organization` is the id of the FHIR Organization the principal acts for; `scopes` are
+    SMART-style scopes (`user/Observation.read`, `system/*.write` ...).
+    """
 
     id: str
-    kind: str  # "user" | "system"
+    kind: str
     roles: frozenset[str] = frozenset()
     organization: str | None = None
     scopes: frozenset[str] = frozenset()
+    practitioner: str | None = None  # the Practitioner id of a clinician account
+    mfa: bool = False  # authenticated with a second factor
+    session: str | None = None  # the token's session id, for revocation and anomaly baselines
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,9 @@ class RequestContext:
     purpose: PurposeOfUse = PurposeOfUse.TREATMENT
     organization_scope: tuple[str, ...] = ()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    source: str | None = None  # the client's network address, for the audit record
+    patient: str | None = None  # SMART launch context: the one patient `patient/*` scopes allow
+    break_glass: str | None = None  # the stated reason of an emergency access, when one is invoked
 
     @property
     def is_system(self) -> bool:

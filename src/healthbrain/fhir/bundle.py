@@ -72,9 +72,10 @@ def _search_entry(base_url: str, res: dict[str, Any], mode: str) -> dict[str, An
 
 def history(result: HistoryResult, base_url: str, path: str, now: float) -> dict[str, Any]:
     bundle = _bundle("history", now)
-    bundle["total"] = result.total
+    if result.total is not None:
+        bundle["total"] = result.total
     links = [{"relation": "self", "url": f"{base_url}/{path}?_count={result.count}&_offset={result.offset}"}]
-    if result.offset + result.count < result.total:
+    if result.has_next:
         links.append(
             {
                 "relation": "next",

@@ -238,7 +238,7 @@ class ExportService:
     # ---- the work --------------------------------------------------------------------------------
     def _authorize(self, ctx: RequestContext, request: ExportRequest) -> None:
         for rt in request.types or ("*",):
-            self.repo.policy.authorize(ctx, "export", rt)
+            self.repo.guard.authorize(ctx, "export", rt)
         for rt in {frt for frt, _ in request.type_filters}:
             self._filter_queries(rt, request)  # a malformed _typeFilter is a 400 at kick-off
 
@@ -307,11 +307,11 @@ class ExportService:
                 path = out / f"{rt}.ndjson"
                 fh: IO[bytes] | None = None
                 try:
-                    for batch in _batches(self._versions(conn, request, rt, patients)):
+                    for batch in _batches(self._versions(ctx, conn, request, rt, patients)):
                         if job_id is not None and job_id in self._cancelled:
                             raise _Cancelled
-                        readable = self.repo.policy.filter_readable(
-                            ctx, [loads(v.content) for v in batch if v.content]
+                        readable = self.repo.guard.visible(
+                            ctx, "export", [loads(v.content) for v in batch if v.content]
                         )
                         if not readable:
                             continue
@@ -377,13 +377,17 @@ class ExportService:
         return [rid for rid, _ in self.repo.store.type_ids(conn, "Patient", None)]
 
     def _versions(
-        self, conn: Any, request: ExportRequest, rt: str, patients: list[str] | None
+        self, ctx: RequestContext, conn: Any, request: ExportRequest, rt: str, patients: list[str] | None
     ) -> Iterator[StoredVersion]:
         queries = self._filter_queries(rt, request)
+
+        def restrict(query: Query) -> Query:
+            return self.repo.guard.restrict(ctx, "export", query)
+
         seen: set[str] = set()
         if patients is None:
             for q in queries:
-                for v in self.repo.store.stream_search(conn, q, since=request.since):
+                for v in self.repo.store.stream_search(conn, restrict(q), since=request.since):
                     if len(queries) == 1 or v.res_id not in seen:
                         seen.add(v.res_id)
                         yield v
@@ -401,7 +405,7 @@ class ExportService:
                 emitted: set[str] = set()
                 for q in queries:
                     narrowed = Query(q.resource_type, (*q.criteria, IdIn(id_chunk)), q.sort)
-                    for v in self.repo.store.stream_search(conn, narrowed, since=request.since):
+                    for v in self.repo.store.stream_search(conn, restrict(narrowed), since=request.since):
                         if v.res_id not in emitted:
                             emitted.add(v.res_id)
                             yield v

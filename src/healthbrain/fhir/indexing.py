@@ -188,6 +188,20 @@ class ResourceIndexer:
             out.append(_CompiledParam(sp.code, sp.type, paths, comps))
         return tuple(out)
 
+    def references_of(self, resource: dict[str, Any], code: str) -> list[tuple[str | None, str | None]]:
+        """(target type, target id) of the reference parameter `code` of one resource."""
+        rt = resource.get("resourceType")
+        if not isinstance(rt, str):
+            return []
+        rows = IndexRows()
+        for param in self.params_for(rt):
+            if param.code == code and param.type == "reference":
+                nodes: list[Node] = []
+                for path in param.paths:
+                    nodes.extend(path.evaluate(resource))
+                _references(rows, code, nodes)
+        return [(target_type, target_id) for _, target_type, target_id, _ in rows.references]
+
     def index(self, resource: dict[str, Any]) -> IndexRows:
         rows = IndexRows()
         rt = resource.get("resourceType")

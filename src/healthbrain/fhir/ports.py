@@ -1,19 +1,26 @@
-"""The seams of the repository: access policy and audit, injected by the entry points."""
+"""The seams of the repository: access policy, labelling and audit, injected by the entry points."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from healthbrain.core.context import RequestContext
+from healthbrain.storage.query import Criterion
 
 log = logging.getLogger("healthbrain.audit")
 
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One interaction: who did what to which resource, and how it ended (ids only, no content)."""
+    """One interaction: who did what to which resource, and how it ended (ids only, no content).
+
+    `patients` are the ids of the patients whose data the interaction touched (the patient read, the
+    patients of the resources a search returned ...); `params` the names (never the values, which may
+    be names or ID numbers) of the search parameters used.
+    """
 
     action: str  # create | read | vread | update | patch | delete | search | history | transaction | ...
     resource_type: str | None
@@ -21,18 +28,56 @@ class AuditEntry:
     outcome: str  # success | failure
     detail: str = ""  # an error code, never patient data
     count: int = 0
+    patients: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What the access policy needs to know of one resource, extracted by the FHIR layer.
+
+    `patients`: the Patient ids the resource belongs to (its own id for a Patient); `labels`: its
+    `meta.security` codes as (system, code); `organization`: the organisation it belongs to where the
+    resource says (Patient.managingOrganization, Encounter.serviceProvider ...).
+    """
+
+    resource_type: str
+    id: str | None
+    patients: tuple[str, ...] = ()
+    labels: frozenset[tuple[str, str]] = frozenset()
+    organization: str | None = None
 
 
 class AccessPolicy(Protocol):
-    """Decides whether a context may perform an action; the security package implements it."""
+    """Decides what a context may do; the security package implements it.
 
-    def authorize(
-        self, ctx: RequestContext, action: str, resource_type: str, resource: dict[str, Any] | None = None
-    ) -> None:
-        """Raise `Forbidden` when the action is not allowed."""
+    Three questions, each asked by the repository on every path: may this principal perform this
+    action on this type at all (`authorize`); which of these resources may it act on (`permitted`);
+    and which search constraints express everything it may see of a type (`constraints`), so that
+    counts, chains, `_has` and paging never see what the principal may not.
+    """
 
-    def filter_readable(self, ctx: RequestContext, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Keep only the resources the context may see (search results, includes, history)."""
+    def authorize(self, ctx: RequestContext, action: str, resource_type: str) -> None:
+        """Raise `Forbidden` when the principal may not perform `action` on `resource_type` at all."""
+
+    def permitted(self, ctx: RequestContext, action: str, subjects: Sequence[Subject]) -> list[bool]:
+        """For each subject, whether the action on it is allowed."""
+
+    def constraints(
+        self, ctx: RequestContext, action: str, resource_type: str, patient_param: str | None
+    ) -> tuple[Criterion, ...]:
+        """Criteria every match of a search over `resource_type` must also satisfy (() = no limit).
+
+        `patient_param` is the reference search parameter through which the type points at its
+        patient (None when the type holds no patient data).
+        """
+
+
+class ResourceLabeler(Protocol):
+    """Adds security labels (classification, sensitivity) to a resource before it is stored."""
+
+    def label(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """Return the resource with `meta.security` completed (may be the same object)."""
 
 
 class AuditSink(Protocol):
@@ -44,16 +89,27 @@ class AuditSink(Protocol):
 class PermitAllPolicy:
     """The foundation's policy: every authenticated principal may do everything.
 
-    The security issue replaces it with role, organisation, care-relationship and consent checks.
+    Used by the CLI's own jobs and by tests of the FHIR layer alone; the API wires the security
+    package's policy.
     """
 
-    def authorize(
-        self, ctx: RequestContext, action: str, resource_type: str, resource: dict[str, Any] | None = None
-    ) -> None:
+    def authorize(self, ctx: RequestContext, action: str, resource_type: str) -> None:
         return None
 
-    def filter_readable(self, ctx: RequestContext, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return resources
+    def permitted(self, ctx: RequestContext, action: str, subjects: Sequence[Subject]) -> list[bool]:
+        return [True] * len(subjects)
+
+    def constraints(
+        self, ctx: RequestContext, action: str, resource_type: str, patient_param: str | None
+    ) -> tuple[Criterion, ...]:
+        return ()
+
+
+class NoLabels:
+    """Stores resources with the labels they came with."""
+
+    def label(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource
 
 
 class LogAuditSink:
@@ -73,6 +129,7 @@ class LogAuditSink:
                     "outcome": entry.outcome,
                     "detail": entry.detail,
                     "count": entry.count,
+                    "patients": len(entry.patients),
                 }
             },
         )

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from healthbrain.core.context import RequestContext
 from healthbrain.core.errors import Gone, InvalidInput, Issue, NotFound
+from healthbrain.fhir.repository import AuditNote
 from healthbrain.fhir.resources import loads, parse_instant
 from healthbrain.fhir.search import Include, SearchRequest
 from healthbrain.storage.store import StoredVersion
@@ -30,14 +31,16 @@ class SearchResult:
     included: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
     has_next: bool = False
+    patients: list[str] = field(default_factory=list)  # the patients whose data was returned (audit)
 
 
 @dataclass(slots=True)
 class HistoryResult:
     versions: list[StoredVersion]
-    total: int
+    total: int | None  # None when the principal may not see the whole history it would count
     count: int
     offset: int
+    has_next: bool = False
 
 
 def run_search(
@@ -48,22 +51,35 @@ def run_search(
     *,
     lenient: bool = False,
 ) -> SearchResult:
-    """Search one resource type; policy filters matches and included resources alike."""
+    """Search one resource type, audited; the policy constrains matches, counts and includes alike."""
+    with repo.audited(ctx, "search", rt) as note:
+        note.params = tuple(dict.fromkeys(name for name, _ in params))
+        result = _search(repo, ctx, rt, params, lenient=lenient)
+        note.patients.extend(result.patients)
+        note.count = result.total if result.total is not None else len(result.matches)
+        return result
+
+
+def _search(
+    repo: FhirRepository, ctx: RequestContext, rt: str, params: Sequence[tuple[str, str]], *, lenient: bool
+) -> SearchResult:
     repo.check_type(rt)
     req = repo.parser.parse(rt, params, lenient=lenient)
-    repo.policy.authorize(ctx, "search", rt)
+    repo.guard.authorize(ctx, "search", rt)
+    query = repo.guard.restrict(ctx, "search", req.query)
     result = SearchResult(req)
     with repo.engine.connect() as conn:
         if req.summary == "count" or req.total == "accurate":
-            result.total = repo.store.count(conn, req.query)
+            result.total = repo.store.count(conn, query)
         if req.summary == "count":
             return result
-        page = repo.store.search(conn, req.query, limit=req.count + 1, offset=req.offset)
+        page = repo.store.search(conn, query, limit=req.count + 1, offset=req.offset)
         result.has_next = len(page) > req.count
-        matches = [loads(v.content) for v in page[: req.count] if v.content]
-        result.matches = repo.policy.filter_readable(ctx, matches)
+        result.matches = [loads(v.content) for v in page[: req.count] if v.content]
         if req.includes or req.revincludes:
             result.included = _includes(repo, ctx, conn, rt, result.matches, req)
+    for res in (*result.matches, *result.included):
+        result.patients.extend(repo.guard.subject(res).patients)
     return result
 
 
@@ -97,7 +113,7 @@ def _includes(
         seen.update(new_keys)
         found = repo.store.read_current_many(conn, new_keys)
         batch = [loads(v.content) for k in new_keys if (v := found.get(k)) and not v.deleted and v.content]
-        batch = repo.policy.filter_readable(ctx, batch)
+        batch = repo.guard.visible(ctx, "read", batch)
         included += batch
         frontier = batch
         if len(included) > MAX_INCLUDED:
@@ -140,10 +156,26 @@ def run_history(
     rid: str | None,
     params: Sequence[tuple[str, str]],
 ) -> HistoryResult:
-    """Instance, type or system history, newest first, with `_since`, `_count` and `_offset`."""
+    """Instance, type or system history, newest first, with `_since`, `_count` and `_offset`; audited."""
+    with repo.audited(ctx, "history", rt, rid) as note:
+        result = _history(repo, ctx, rt, rid, params)
+        for v in result.versions:
+            if v.content:
+                note.patients.extend(repo.guard.subject(loads(v.content)).patients)
+        note.count = len(result.versions)
+        return result
+
+
+def _history(
+    repo: FhirRepository,
+    ctx: RequestContext,
+    rt: str | None,
+    rid: str | None,
+    params: Sequence[tuple[str, str]],
+) -> HistoryResult:
     if rt is not None:
         repo.check_type(rt)
-    repo.policy.authorize(ctx, "history", rt or "*")
+    repo.guard.authorize(ctx, "history", rt or "*")
     since: float | None = None
     count, offset = repo.parser.default_count, 0
     for name, value in params:
@@ -158,25 +190,51 @@ def run_history(
             offset = _nonneg(name, value, None)
         elif name not in ("_format", "_pretty"):
             raise _bad(name, "is not a history parameter")
+    # An unrestricted principal sees every version and its total; anyone else sees the versions of
+    # what they may see now (deletions only of a resource they may see) and no total.
+    restricted = bool(repo.policy.constraints(ctx, "history", rt or "*", None))
     with repo.engine.connect() as conn:
-        if rid is not None and rt is not None and repo.store.read_current(conn, rt, rid) is None:
+        current = repo.store.read_current(conn, rt, rid) if rid is not None and rt is not None else None
+        if rid is not None and current is None:
             raise NotFound(f"{rt}/{rid} is not known")
-        versions = repo.store.history(conn, res_type=rt, res_id=rid, since=since, limit=count, offset=offset)
-        total = repo.store.count_history(conn, res_type=rt, res_id=rid, since=since)
-    readable = {
-        (r["resourceType"], r["id"], r.get("meta", {}).get("versionId"))
-        for r in repo.policy.filter_readable(ctx, [loads(v.content) for v in versions if v.content])
-    }
-    versions = [
-        v for v in versions if v.content is None or (v.res_type, v.res_id, str(v.version_id)) in readable
-    ]
-    return HistoryResult(versions, total, count, offset)
+        if restricted and current is not None and current.content is not None:
+            repo.ensure_visible(ctx, "read", loads(current.content), AuditNote())
+        versions = repo.store.history(
+            conn, res_type=rt, res_id=rid, since=since, limit=count + 1, offset=offset
+        )
+        total = None if restricted else repo.store.count_history(conn, res_type=rt, res_id=rid, since=since)
+    has_next = len(versions) > count
+    versions = versions[:count]
+    if restricted:
+        contents = [loads(v.content) for v in versions if v.content]
+        keys = {
+            (r["resourceType"], r["id"], r.get("meta", {}).get("versionId"))
+            for r in repo.guard.visible(ctx, "read", contents)
+        }
+        visible_ids = {(k[0], k[1]) for k in keys}
+        versions = [
+            v
+            for v in versions
+            if (v.res_type, v.res_id, str(v.version_id)) in keys
+            or (v.content is None and rid is not None and (v.res_type, v.res_id) in visible_ids | {(rt, rid)})
+        ]
+    return HistoryResult(versions, total, count, offset, has_next)
 
 
 def run_everything(
     repo: FhirRepository, ctx: RequestContext, patient_id: str, params: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     """Patient/$everything: the patient, everything that refers to them, and what that refers to."""
+    with repo.audited(ctx, "everything", "Patient", patient_id) as note:
+        note.patients.append(patient_id)
+        found = _everything(repo, ctx, patient_id, params)
+        note.count = len(found)
+        return found
+
+
+def _everything(
+    repo: FhirRepository, ctx: RequestContext, patient_id: str, params: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
     types: set[str] | None = None
     since: float | None = None
     for name, value in params:
@@ -189,13 +247,14 @@ def run_everything(
                 raise _bad("_since", "must be a FHIR instant") from None
         elif name not in ("_count", "_format", "_pretty"):
             raise _bad(name, "is not a parameter of $everything")
-    repo.policy.authorize(ctx, "everything", "Patient")
+    repo.guard.authorize(ctx, "everything", "Patient")
     with repo.engine.connect() as conn:
         cur = repo.store.read_current(conn, "Patient", patient_id)
         if cur is None:
             raise NotFound(f"Patient/{patient_id} is not known")
-        if cur.deleted:
+        if cur.deleted or cur.content is None:
             raise Gone(f"Patient/{patient_id} was deleted")
+        repo.ensure_visible(ctx, "read", loads(cur.content), AuditNote())
         keys = [("Patient", patient_id), *repo.store.referring_types(conn, "Patient", patient_id)]
         by_type: dict[str, list[str]] = {}
         for t, i in keys:
@@ -215,7 +274,7 @@ def run_everything(
         if since is not None and v.last_updated < since:
             continue
         out.append(loads(v.content))
-    return repo.policy.filter_readable(ctx, out)
+    return repo.guard.visible(ctx, "read", out)
 
 
 def _nonneg(name: str, value: str, cap: int | None) -> int:

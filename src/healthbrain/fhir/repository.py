@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,8 +29,17 @@ from healthbrain.core.errors import (
     PreconditionFailed,
     Unprocessable,
 )
+from healthbrain.fhir.access import AccessGuard
 from healthbrain.fhir.indexing import ResourceIndexer
-from healthbrain.fhir.ports import AccessPolicy, AuditEntry, AuditSink, LogAuditSink, PermitAllPolicy
+from healthbrain.fhir.ports import (
+    AccessPolicy,
+    AuditEntry,
+    AuditSink,
+    LogAuditSink,
+    NoLabels,
+    PermitAllPolicy,
+    ResourceLabeler,
+)
 from healthbrain.fhir.resources import ID_RE, dumps, loads, new_id, stamp, without_version_meta
 from healthbrain.fhir.search import SearchParser
 from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
@@ -59,6 +68,16 @@ class WriteResult:
 
 
 @dataclass(slots=True)
+class AuditNote:
+    """What a repository call learns while it runs and the audit record should carry."""
+
+    patients: list[str] = field(default_factory=list)
+    count: int = 0
+    params: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(slots=True)
 class PlannedWrite:
     """A write prepared inside a transaction, before it is flushed."""
 
@@ -77,6 +96,7 @@ class FhirRepository:
         registry: SearchParamRegistry | None = None,
         policy: AccessPolicy | None = None,
         audit: AuditSink | None = None,
+        labeler: ResourceLabeler | None = None,
         validate: bool = True,
         base_url: str = "",
         default_count: int = 50,
@@ -88,7 +108,9 @@ class FhirRepository:
         self.registry = registry or default_registry()
         self.indexer = ResourceIndexer(self.registry)
         self.policy: AccessPolicy = policy or PermitAllPolicy()
+        self.guard = AccessGuard(self.policy, self.registry, self.indexer)
         self.audit: AuditSink = audit or LogAuditSink()
+        self.labeler: ResourceLabeler = labeler or NoLabels()
         self.validate = validate
         self.base_url = base_url.rstrip("/")
         self.store = SqlResourceStore()
@@ -115,17 +137,26 @@ class FhirRepository:
     @contextmanager
     def audited(
         self, ctx: RequestContext, action: str, rt: str | None, rid: str | None = None
-    ) -> Iterator[None]:
-        """Audit the block: success when it returns, failure with the error code when it raises."""
+    ) -> Iterator[AuditNote]:
+        """Audit the block: success when it returns, failure with the error code when it raises.
+
+        The block fills the yielded note with the patients it touched and what it counted.
+        """
+        note = AuditNote()
+
+        def entry(outcome: str, detail: str) -> AuditEntry:
+            patients = tuple(dict.fromkeys(note.patients))
+            return AuditEntry(action, rt, rid, outcome, detail, note.count, patients, note.params)
+
         try:
-            yield
+            yield note
         except HealthBrainError as err:
-            self.audit.record(ctx, AuditEntry(action, rt, rid, "failure", err.code))
+            self.audit.record(ctx, entry("failure", note.detail or err.code))
             raise
         except Exception:
-            self.audit.record(ctx, AuditEntry(action, rt, rid, "failure", "internal"))
+            self.audit.record(ctx, entry("failure", "internal"))
             raise
-        self.audit.record(ctx, AuditEntry(action, rt, rid, "success"))
+        self.audit.record(ctx, entry("success", note.detail))
 
     def check_type(self, rt: str) -> None:
         if not is_resource_type(rt):
@@ -187,13 +218,29 @@ class FhirRepository:
         if not params:
             raise PreconditionFailed("a conditional operation needs search criteria", code="fhir.no_criteria")
         req = self.parser.parse(rt, params)
-        return [v.res_id for v in self.store.search(conn, req.query, limit=2, offset=0)]
+        restricted = self.guard.restrict(ctx, "search", req.query)
+        return [v.res_id for v in self.store.search(conn, restricted, limit=2, offset=0)]
 
     # ---- reads ---------------------------------------------------------------------------------
+    def ensure_visible(
+        self, ctx: RequestContext, action: str, resource: dict[str, Any], note: AuditNote
+    ) -> None:
+        """Instance-level check for a read: a resource the context may not see is "not found".
+
+        Answering 404 rather than 403 does not confirm to an unauthorised caller that it exists; the
+        audit record keeps the real reason.
+        """
+        subject = self.guard.subject(resource)
+        note.patients.extend(subject.patients)
+        if not self.policy.permitted(ctx, action, [subject])[0]:
+            note.detail = "security.not_visible"
+            rt, rid = resource.get("resourceType"), resource.get("id")
+            raise NotFound(f"{rt}/{rid} is not known", code="fhir.not_found")
+
     def read(self, ctx: RequestContext, rt: str, rid: str) -> Versioned:
-        with self.audited(ctx, "read", rt, rid):
+        with self.audited(ctx, "read", rt, rid) as note:
             self.check_type(rt)
-            self.policy.authorize(ctx, "read", rt)
+            self.guard.authorize(ctx, "read", rt)
             with self.engine.connect() as conn:
                 cur = self.store.read_current(conn, rt, rid)
             if cur is None:
@@ -201,21 +248,25 @@ class FhirRepository:
             if cur.deleted or cur.content is None:
                 raise Gone(f"{rt}/{rid} was deleted", code="fhir.deleted")
             resource = loads(cur.content)
-            self.policy.authorize(ctx, "read", rt, resource)
+            self.ensure_visible(ctx, "read", resource, note)
             return Versioned(rt, rid, cur.version_id, cur.last_updated, resource)
 
     def vread(self, ctx: RequestContext, rt: str, rid: str, version_id: int) -> Versioned:
-        with self.audited(ctx, "vread", rt, rid):
+        with self.audited(ctx, "vread", rt, rid) as note:
             self.check_type(rt)
-            self.policy.authorize(ctx, "read", rt)
+            self.guard.authorize(ctx, "read", rt)
             with self.engine.connect() as conn:
                 ver = self.store.read_version(conn, rt, rid, version_id)
+                cur = self.store.read_current(conn, rt, rid)
             if ver is None:
                 raise NotFound(f"{rt}/{rid} has no version {version_id}", code="fhir.version_not_found")
+            # an old version is visible when the resource is, now and then
+            if cur is not None and cur.content is not None:
+                self.ensure_visible(ctx, "read", loads(cur.content), note)
             if ver.deleted or ver.content is None:
                 raise Gone(f"version {version_id} of {rt}/{rid} is a deletion", code="fhir.deleted")
             resource = loads(ver.content)
-            self.policy.authorize(ctx, "read", rt, resource)
+            self.ensure_visible(ctx, "read", resource, note)
             return Versioned(rt, rid, version_id, ver.last_updated, resource)
 
     # ---- writes --------------------------------------------------------------------------------
@@ -223,10 +274,11 @@ class FhirRepository:
         self, ctx: RequestContext, resource: Any, *, rt: str | None = None, if_none_exist: str | None = None
     ) -> WriteResult:
         """Create with a server-assigned id; with `If-None-Exist`, return the match instead (200)."""
-        with self.audited(ctx, "create", rt):
-            resource = self.check_incoming(resource, rt)
+        with self.audited(ctx, "create", rt) as note:
+            resource = self.labeler.label(self.check_incoming(resource, rt))
             rt = str(resource["resourceType"])
-            self.policy.authorize(ctx, "create", rt, resource)
+            self.guard.check(ctx, "create", rt, resource)
+            note.patients.extend(self.guard.subject(resource).patients)
             with self.write_tx() as conn:
                 if if_none_exist:
                     found = self.match_ids(conn, ctx, rt, if_none_exist)
@@ -250,9 +302,9 @@ class FhirRepository:
         self, ctx: RequestContext, rt: str, rid: str, resource: Any, *, if_match: int | None = None
     ) -> WriteResult:
         """Update (or create with the client's id); `if_match` enforces optimistic locking."""
-        with self.audited(ctx, "update", rt, rid):
+        with self.audited(ctx, "update", rt, rid) as note:
             self.check_type(rt)
-            resource = self.check_incoming(resource, rt)
+            resource = self.labeler.label(self.check_incoming(resource, rt))
             if resource.get("id") != rid:
                 raise InvalidInput(
                     "the resource id must equal the id in the URL",
@@ -261,9 +313,13 @@ class FhirRepository:
                 )
             if not ID_RE.match(rid):
                 raise InvalidInput("invalid resource id", code="fhir.invalid_id")
-            self.policy.authorize(ctx, "update", rt, resource)
+            self.guard.check(ctx, "update", rt, resource)
+            note.patients.extend(self.guard.subject(resource).patients)
             with self.write_tx() as conn:
                 prev = self.store.read_current(conn, rt, rid)
+                if prev is not None and prev.content is not None:
+                    # replacing what one may not see is not allowed either
+                    self.guard.check(ctx, "update", rt, loads(prev.content))
                 self._check_if_match(rt, rid, prev, if_match)
                 planned = self.plan(rt, rid, dict(resource), prev, "PUT", self.clock())
                 self.flush(conn, [planned])
@@ -291,19 +347,20 @@ class FhirRepository:
         self, ctx: RequestContext, rt: str, rid: str, operations: Any, *, if_match: int | None = None
     ) -> WriteResult:
         """Apply a JSON Patch (RFC 6902) to the current version."""
-        with self.audited(ctx, "patch", rt, rid):
+        with self.audited(ctx, "patch", rt, rid) as note:
             self.check_type(rt)
             if not isinstance(operations, list):
                 raise InvalidInput(
                     "a JSON Patch body must be an array of operations", code="fhir.invalid_patch"
                 )
-            self.policy.authorize(ctx, "update", rt)
+            self.guard.authorize(ctx, "update", rt)
             with self.write_tx() as conn:
                 prev = self.store.read_current(conn, rt, rid)
                 if prev is None:
                     raise NotFound(f"{rt}/{rid} is not known")
                 if prev.deleted or prev.content is None:
                     raise Gone(f"{rt}/{rid} was deleted")
+                self.ensure_visible(ctx, "update", loads(prev.content), note)
                 self._check_if_match(rt, rid, prev, if_match)
                 try:
                     patched = jsonpatch.apply_patch(loads(prev.content), operations)
@@ -315,17 +372,17 @@ class FhirRepository:
                     raise Unprocessable(
                         "a patch may not change id or resourceType", code="fhir.patch_identity"
                     )
-                self.check_incoming(patched, rt)
-                self.policy.authorize(ctx, "update", rt, patched)
+                patched = self.labeler.label(self.check_incoming(patched, rt))
+                self.guard.check(ctx, "update", rt, patched)
                 planned = self.plan(rt, rid, patched, prev, "PATCH", self.clock())
                 self.flush(conn, [planned])
             return WriteResult(planned.status, planned.versioned)
 
     def delete(self, ctx: RequestContext, rt: str, rid: str) -> WriteResult:
         """Write a tombstone version; deleting a missing or deleted resource is not an error."""
-        with self.audited(ctx, "delete", rt, rid):
+        with self.audited(ctx, "delete", rt, rid) as note:
             self.check_type(rt)
-            self.policy.authorize(ctx, "delete", rt)
+            self.guard.authorize(ctx, "delete", rt)
             with self.write_tx() as conn:
                 prev = self.store.read_current(conn, rt, rid)
                 if prev is None or prev.deleted:
@@ -333,7 +390,7 @@ class FhirRepository:
                     return WriteResult(
                         "unchanged", Versioned(rt, rid, version, prev.last_updated if prev else 0, None)
                     )
-                self.policy.authorize(ctx, "delete", rt, loads(prev.content or "{}"))
+                self.ensure_visible(ctx, "delete", loads(prev.content or "{}"), note)
                 planned = self.plan(rt, rid, None, prev, "DELETE", self.clock())
                 self.flush(conn, [planned])
             return WriteResult(planned.status, planned.versioned)
@@ -347,7 +404,8 @@ class FhirRepository:
                 raise PreconditionFailed(
                     "a conditional delete needs search criteria", code="fhir.no_criteria"
                 )
-            ids = [v.res_id for v in self.store.search(conn, req.query, limit=101, offset=0)]
+            restricted = self.guard.restrict(ctx, "delete", req.query)
+            ids = [v.res_id for v in self.store.search(conn, restricted, limit=101, offset=0)]
         if len(ids) > 100:
             raise PreconditionFailed(
                 "the criteria match more than 100 resources", code="fhir.too_many_matches"

@@ -158,10 +158,27 @@ def process_transaction(
 
     `also` runs inside the same database transaction (the ingest journal uses it).
     """
+    with repo.audited(ctx, "transaction", None) as note:
+        results = _transaction(repo, ctx, bundle, also)
+        for r in results:
+            if r.versioned is not None and r.versioned.resource is not None:
+                note.patients.extend(repo.guard.subject(r.versioned.resource).patients)
+        note.count = len(results)
+        return results
+
+
+def _transaction(
+    repo: FhirRepository,
+    ctx: RequestContext,
+    bundle: Any,
+    also: Callable[[Connection], None] | None,
+) -> list[EntryResult]:
     ops = parse_entries(bundle, "transaction")
     validate_entries(repo, ops)
     for op in ops:
-        repo.policy.authorize(ctx, _action(op.method), op.rt, op.resource)
+        if op.resource is not None:
+            op.resource = repo.labeler.label(op.resource)
+        repo.guard.check(ctx, _action(op.method), op.rt, op.resource)
     results: dict[int, EntryResult] = {}
     with repo.write_tx() as conn:
         _resolve_targets(repo, ctx, conn, ops)

@@ -105,3 +105,5 @@ class Query:
     resource_type: str
     criteria: tuple[Criterion, ...] = ()
     sort: tuple[SortKey, ...] = ()
+    # the access policy's restrictions: checked per candidate, never used to choose candidates
+    constraints: tuple[Criterion, ...] = ()

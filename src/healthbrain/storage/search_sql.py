@@ -89,20 +89,63 @@ def _unindexed(column: Any) -> Any:
     return column.concat("")
 
 
-def _exists_sql(resource_type: str, criterion: Criterion) -> ColumnElement[bool] | None:
-    """A correlated EXISTS for a plain index criterion (checked per candidate via the resource index)."""
+def _exists_sql(resource_type: str, criterion: Criterion, res: Any) -> ColumnElement[bool] | None:
+    """A correlated EXISTS for a criterion, checked per candidate row of `res` (a fhir_resource alias).
+
+    Plain index criteria go through the (type, id, param) index; chains follow the candidate's own
+    reference rows and reverse chains the reference rows pointing at it, so a policy or a chained
+    parameter costs a few index probes per candidate instead of materialising every match.
+    """
     if isinstance(criterion, IndexMatch):
-        tbl = t.INDEX_TABLES[criterion.kind]
+        tbl = t.INDEX_TABLES[criterion.kind].alias()
         conds = [_cond_sql(tbl.c[c.column], c) for c in criterion.conds]
     elif isinstance(criterion, HasParam) and criterion.present:
-        tbl = t.INDEX_TABLES[criterion.kind]
+        tbl = t.INDEX_TABLES[criterion.kind].alias()
         conds = []
+    elif isinstance(criterion, Chain):
+        ref = t.idx_reference.alias()
+        target = _R.alias()
+        return exists(
+            select(literal(1))
+            .select_from(ref)
+            .join(target, and_(target.c.res_type == ref.c.target_type, target.c.res_id == ref.c.target_id))
+            .where(
+                ref.c.res_type == res.c.res_type,
+                ref.c.res_id == res.c.res_id,
+                _unindexed(ref.c.param) == criterion.param,
+                ref.c.target_type == criterion.target_type,
+                target.c.deleted == false(),
+                *(
+                    criterion_sql(criterion.target_type, c, correlated=True, res=target)
+                    for c in criterion.criteria
+                ),
+            )
+        )
+    elif isinstance(criterion, ReverseChain):
+        ref = t.idx_reference.alias()
+        source = _R.alias()
+        return exists(
+            select(literal(1))
+            .select_from(ref)
+            .join(source, and_(source.c.res_type == ref.c.res_type, source.c.res_id == ref.c.res_id))
+            .where(
+                ref.c.target_id == res.c.res_id,
+                ref.c.target_type == res.c.res_type,
+                ref.c.res_type == criterion.source_type,
+                ref.c.param == criterion.param,
+                source.c.deleted == false(),
+                *(
+                    criterion_sql(criterion.source_type, c, correlated=True, res=source)
+                    for c in criterion.criteria
+                ),
+            )
+        )
     else:
         return None
     return exists(
         select(literal(1)).where(
-            tbl.c.res_type == _R.c.res_type,
-            tbl.c.res_id == _R.c.res_id,
+            tbl.c.res_type == res.c.res_type,
+            tbl.c.res_id == res.c.res_id,
             _unindexed(tbl.c.param) == criterion.param,
             *conds,
         )
@@ -110,45 +153,55 @@ def _exists_sql(resource_type: str, criterion: Criterion) -> ColumnElement[bool]
 
 
 def criterion_sql(
-    resource_type: str, criterion: Criterion, *, correlated: bool = False
+    resource_type: str, criterion: Criterion, *, correlated: bool = False, res: Any = _R
 ) -> ColumnElement[bool]:
-    """A boolean expression over `fhir_resource` for one criterion.
+    """A boolean expression over `res` (fhir_resource or an alias of it) for one criterion.
 
     The driving criterion of a search selects candidate ids through a value index (`IN`); the others
     are `correlated` checks on each candidate, so a patient's 200 observations are filtered by code
     without listing every observation in the region that has that code.
     """
     if correlated:
-        check = _exists_sql(resource_type, criterion)
+        check = _exists_sql(resource_type, criterion, res)
         if check is not None:
             return check
     if isinstance(criterion, IdIn):
-        return _R.c.res_id.in_(list(criterion.ids)) if criterion.ids else false()
+        return res.c.res_id.in_(list(criterion.ids)) if criterion.ids else false()
     if isinstance(criterion, LastUpdated):
-        return _cond_sql(_R.c.last_updated, Cond("last_updated", criterion.op, criterion.value))
+        return _cond_sql(res.c.last_updated, Cond("last_updated", criterion.op, criterion.value))
     if isinstance(criterion, AnyOf):
         if not criterion.options:
             return false()
-        return or_(*(criterion_sql(resource_type, o, correlated=correlated) for o in criterion.options))
+        return or_(
+            *(criterion_sql(resource_type, o, correlated=correlated, res=res) for o in criterion.options)
+        )
     if isinstance(criterion, AllOf):
         return and_(
-            true(), *(criterion_sql(resource_type, p, correlated=correlated) for p in criterion.parts)
+            true(),
+            *(criterion_sql(resource_type, p, correlated=correlated, res=res) for p in criterion.parts),
         )
     if isinstance(criterion, Not):
-        return not_(criterion_sql(resource_type, criterion.criterion, correlated=True))
+        return not_(criterion_sql(resource_type, criterion.criterion, correlated=True, res=res))
     if isinstance(criterion, HasParam) and not criterion.present:
-        return not_(criterion_sql(resource_type, HasParam(criterion.kind, criterion.param, True)))
+        return not_(criterion_sql(resource_type, HasParam(criterion.kind, criterion.param, True), res=res))
     ids = matching_ids_sql(resource_type, criterion)
     if ids is None:
         raise ValueError(f"unsupported criterion {criterion!r}")
-    return _R.c.res_id.in_(ids)
+    return res.c.res_id.in_(ids)  # type: ignore[no-any-return]
 
 
-def where_sql(resource_type: str, criteria: tuple[Criterion, ...]) -> ColumnElement[bool]:
-    """The WHERE clause of a search: live resources of the type that satisfy every criterion."""
+def where_sql(
+    resource_type: str, criteria: tuple[Criterion, ...], constraints: tuple[Criterion, ...] = ()
+) -> ColumnElement[bool]:
+    """The WHERE clause of a search: live resources of the type that satisfy every criterion.
+
+    `constraints` (the access policy's) are always checked per candidate, never used to select
+    candidates: they are broad (everything a principal may see) while criteria are selective.
+    """
     parts = [_R.c.res_type == resource_type, _R.c.deleted == false()]
     driver = _driver(criteria)
     parts += [criterion_sql(resource_type, c, correlated=i != driver) for i, c in enumerate(criteria)]
+    parts += [criterion_sql(resource_type, c, correlated=True) for c in constraints]
     return and_(true(), *parts)
 
 
@@ -215,7 +268,7 @@ def search_sql(query: Query, *, limit: int, offset: int) -> Select[Any]:
     order.append(_R.c.res_id.asc())
     return (
         select(_R.c.res_id, _R.c.version_id, _R.c.last_updated, _R.c.content)
-        .where(where_sql(query.resource_type, query.criteria))
+        .where(where_sql(query.resource_type, query.criteria, query.constraints))
         .order_by(*order)
         .limit(limit)
         .offset(offset)
@@ -224,5 +277,7 @@ def search_sql(query: Query, *, limit: int, offset: int) -> Select[Any]:
 
 def count_sql(query: Query) -> Select[Any]:
     return (
-        select(func.count(literal(1))).select_from(_R).where(where_sql(query.resource_type, query.criteria))
+        select(func.count(literal(1)))
+        .select_from(_R)
+        .where(where_sql(query.resource_type, query.criteria, query.constraints))
     )

@@ -156,7 +156,8 @@ class SqlResourceStore:
         r = t.resource.c
         last = ""
         while True:
-            conds: list[Any] = [where_sql(query.resource_type, query.criteria), r.res_id > last]
+            where = where_sql(query.resource_type, query.criteria, query.constraints)
+            conds: list[Any] = [where, r.res_id > last]
             if since is not None:
                 conds.append(r.last_updated >= since)
             rows = conn.execute(
