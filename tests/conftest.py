@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -15,35 +13,15 @@ from healthbrain.fhir.ports import MemoryAuditSink
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage.migrate import upgrade_database
 
+from pgsupport import PG_AVAILABLE, database_url
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PG_DSN = os.environ.get("HEALTHBRAIN_TEST_PG", "host=127.0.0.1 port=5432 dbname=test user=postgres")
-
-
-def _pg_available() -> bool:
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=3) as conn:
-            conn.execute("select 1")
-        return True
-    except psycopg.Error:
-        return False
-
-
-PG_AVAILABLE = _pg_available()
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _pg_database_url(worker: str) -> str:
     """A database of this xdist worker's own, created on first use."""
-    name = f"hb_test_{worker}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'create database "{name}"')
-    params = dict(p.split("=", 1) for p in PG_DSN.split())
-    return (
-        f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
-        f"{params.get('port', '5432')}/{name}"
-    )
+    return database_url(f"hb_test_{worker}", fresh=False)
 
 
 @pytest.fixture(scope="session")

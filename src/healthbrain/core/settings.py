@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,35 @@ class EventSettings(BaseModel):
     backoff_base_seconds: float = 0.5
 
 
+# Development-only key material: refused outside development mode (see Settings.check_secrets).
+DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtb25seS1tYXN0ZXIta2V5LTMyYiE="
+
+
+class SecuritySettings(BaseModel):
+    """Identity, tokens, access policy, audit and encryption."""
+
+    # base64 of 32 random bytes: the key-encryption key of the key hierarchy (wraps data keys,
+    # signing keys and the blind-index key). Deployments load it from a secret store or an HSM.
+    master_key: str = DEV_MASTER_KEY
+    cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
+    audit_hash: Literal["sha256", "sm3"] = "sha256"
+    issuer: str = "https://healthbrain.local"
+    audience: str = "healthbrain"
+    access_token_seconds: int = Field(default=900, ge=60, le=86400)
+    refresh_token_seconds: int = Field(default=8 * 3600, ge=300)
+    max_failed_logins: int = Field(default=5, ge=1)
+    lockout_seconds: int = Field(default=900, ge=1)
+    care_window_days: int = Field(default=365, ge=1)
+    break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    audit_flush_seconds: float = Field(default=0.2, gt=0)
+    audit_checkpoint_every: int = Field(default=1000, ge=1)
+    # roles that must sign in with a second factor (any role that can read identified data)
+    mfa_roles: frozenset[str] = frozenset(
+        {"clinician", "nurse", "pharmacist", "cdc-officer", "insurance-auditor", "regional-officer",
+         "provincial-supervisor", "security-auditor", "platform-admin", "institution-admin"}
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, built once in an entry point and passed in."""
 
@@ -37,3 +68,20 @@ class Settings(BaseSettings):
     language: str = "zh_CN"
     api: ApiSettings = ApiSettings()
     events: EventSettings = EventSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    def check_secrets(self) -> None:
+        """Refuse to start outside development mode with development secrets."""
+        if self.development:
+            return
+        problems = []
+        if self.security.master_key == DEV_MASTER_KEY:
+            problems.append("HEALTHBRAIN_SECURITY__MASTER_KEY is the development key")
+        if self.dev_token:
+            problems.append("HEALTHBRAIN_DEV_TOKEN must be empty outside development mode")
+        if problems:
+            raise InsecureConfiguration("; ".join(problems))
+
+
+class InsecureConfiguration(RuntimeError):
+    """Start-up refused: a secret is missing or is a development default."""

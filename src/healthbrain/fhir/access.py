@@ -105,6 +105,10 @@ class AccessGuard:
         criteria = tuple(self._restrict_criterion(ctx, action, c) for c in query.criteria)
         return Query(query.resource_type, criteria, query.sort, (*query.constraints, *constraints))
 
+    def is_restricted(self, ctx: RequestContext, action: str, rt: str | None) -> bool:
+        """Whether the policy limits what this context sees of `rt` (all types when None)."""
+        return bool(self._constraints(ctx, action, rt or "Patient"))
+
     def _constraints(self, ctx: RequestContext, action: str, rt: str) -> tuple[Criterion, ...]:
         return self.policy.constraints(ctx, action, rt, patient_param(self.registry, rt))
 

@@ -278,7 +278,6 @@ class FhirRepository:
             resource = self.labeler.label(self.check_incoming(resource, rt))
             rt = str(resource["resourceType"])
             self.guard.check(ctx, "create", rt, resource)
-            note.patients.extend(self.guard.subject(resource).patients)
             with self.write_tx() as conn:
                 if if_none_exist:
                     found = self.match_ids(conn, ctx, rt, if_none_exist)
@@ -296,6 +295,8 @@ class FhirRepository:
                         )
                 planned = self.plan(rt, new_id(), dict(resource), None, "POST", self.clock())
                 self.flush(conn, [planned])
+            if planned.versioned.resource is not None:
+                note.patients.extend(self.guard.subject(planned.versioned.resource).patients)
             return WriteResult(planned.status, planned.versioned)
 
     def update(

@@ -119,6 +119,8 @@ class SearchParamRegistry:
 
 @cache
 def default_registry() -> SearchParamRegistry:
-    """The registry of the official R4 search parameters, shipped with the package."""
-    raw = resources.files("healthbrain.fhir").joinpath("data/search_parameters.json").read_bytes()
-    return SearchParamRegistry(orjson.loads(raw)["parameters"])
+    """The registry of the official R4 search parameters plus HealthBrain's own, shipped with the package."""
+    data = resources.files("healthbrain.fhir").joinpath("data")
+    official = orjson.loads(data.joinpath("search_parameters.json").read_bytes())["parameters"]
+    own = orjson.loads(data.joinpath("healthbrain_search_parameters.json").read_bytes())["parameters"]
+    return SearchParamRegistry([*official, *own])

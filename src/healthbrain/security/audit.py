@@ -1,0 +1,324 @@
+"""The tamper-evident audit trail: every interaction, chained by keyed hashes, with signed checkpoints.
+
+Each record's hash is HMAC(audit key, previous hash ‖ canonical record), with SHA-256 or SM3. Without
+the key (wrapped by the master key) nobody can rewrite a record and recompute the chain; signed
+checkpoints of the chain head (Ed25519) additionally catch a truncated tail. Records are queued
+by the request and written by a background writer in batches (`flush_seconds`), so auditing costs a
+read request microseconds; `flush()` writes synchronously (shutdown, tests, strict mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from healthbrain.core.access import AuditEntry
+from healthbrain.core.context import RequestContext
+from healthbrain.core.db import begin_write, is_postgres
+from healthbrain.security import tables as t
+from healthbrain.security.crypto import KeyRing, StoredKey
+
+__all__ = ["AuditProblem", "AuditReport", "HashChainAuditSink", "verify_chain"]
+
+log = logging.getLogger("healthbrain.audit")
+GENESIS = "0" * 64
+_HASHED = (
+    "seq", "recorded_at", "principal", "principal_kind", "organization", "roles", "purpose", "action",
+    "resource_type", "resource_id", "patients", "params", "outcome", "detail", "count", "source",
+    "request_id", "break_glass", "prev_hash",
+)  # fmt: skip
+_PG_LOCK = 0x4842_4155_4449_54  # advisory lock id of the chain writer ("HBAUDIT")
+
+
+def _canonical(row: dict[str, Any]) -> bytes:
+    return orjson.dumps({k: row[k] for k in _HASHED}, option=orjson.OPT_SORT_KEYS)
+
+
+class _Sm3Hash:
+    """hashlib-style SM3 (through the cryptography package) for hmac.new."""
+
+    digest_size = 32
+    block_size = 64
+    name = "sm3"
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._h = hashes.Hash(hashes.SM3())
+        if data:
+            self._h.update(data)
+
+    def update(self, data: bytes) -> None:
+        self._h.update(data)
+
+    def digest(self) -> bytes:
+        return self._h.copy().finalize()
+
+    def hexdigest(self) -> str:
+        return self.digest().hex()
+
+    def copy(self) -> _Sm3Hash:
+        clone = _Sm3Hash()
+        clone._h = self._h.copy()
+        return clone
+
+
+def chain_hash(key: bytes, algorithm: str, prev_hash: str, row: dict[str, Any]) -> str:
+    digestmod: Any = _Sm3Hash if algorithm == "sm3" else hashlib.sha256
+    return hmac.new(key, prev_hash.encode() + _canonical(row), digestmod).hexdigest()
+
+
+def _row(ctx: RequestContext, entry: AuditEntry, now: float) -> dict[str, Any]:
+    p = ctx.principal
+    return {
+        "recorded_at": now,
+        "principal": p.id[:128],
+        "principal_kind": p.kind,
+        "organization": p.organization,
+        "roles": orjson.dumps(sorted(p.roles)).decode(),
+        "purpose": str(ctx.purpose.value),
+        "action": entry.action[:32],
+        "resource_type": entry.resource_type,
+        "resource_id": (entry.resource_id or None) and entry.resource_id[:64],
+        "patients": orjson.dumps(list(entry.patients[:1000])).decode(),
+        "params": orjson.dumps(list(entry.params[:50])).decode(),
+        "outcome": entry.outcome,
+        "detail": entry.detail[:128],
+        "count": int(entry.count),
+        "source": (ctx.source or None) and ctx.source[:64],
+        "request_id": ctx.request_id[:64],
+        "break_glass": ctx.break_glass is not None,
+    }
+
+
+Listener = Callable[[RequestContext, AuditEntry, float], None]
+
+
+class HashChainAuditSink:
+    """Implements the repository's AuditSink port: queue, chain, write, checkpoint."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: KeyRing,
+        *,
+        algorithm: str = "sha256",
+        flush_seconds: float = 0.2,
+        checkpoint_every: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.algorithm = algorithm
+        self.flush_seconds = flush_seconds
+        self.checkpoint_every = checkpoint_every
+        self.clock = clock
+        self.listeners: list[Listener] = []
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- the port --------------------------------------------------------------------------------
+    def record(self, ctx: RequestContext, entry: AuditEntry) -> None:
+        now = self.clock()
+        self._queue.put(_row(ctx, entry, now))
+        for listener in self.listeners:
+            listener(ctx, entry, now)  # anomaly rules run inline: they must answer within the request
+
+    # ---- writing ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="healthbrain-audit", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception:  # the next round retries; the records stay queued
+                log.exception("audit.flush_failed")
+
+    def flush(self) -> int:
+        """Write every queued record now; returns how many were written."""
+        with self._write_lock:
+            rows: list[dict[str, Any]] = []
+            while True:
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not rows:
+                return 0
+            try:
+                self._append(rows)
+            except Exception:
+                for row in rows:  # keep them for the next attempt, in order
+                    self._queue.put(row)
+                raise
+            return len(rows)
+
+    def _append(self, rows: list[dict[str, Any]]) -> None:
+        key = self.keys.active("audit").secret
+        # keys are fetched (and made on first use) before the chain's write transaction opens
+        signer = self.keys.signing_key("audit-signing")
+        with begin_write(self.engine) as conn:
+            if is_postgres(self.engine):
+                conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+            last = conn.execute(
+                select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)
+            ).first()
+            seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
+            chained: list[dict[str, Any]] = []
+            links: list[dict[str, Any]] = []
+            for row in rows:
+                seq += 1
+                linked = {**row, "seq": seq, "prev_hash": prev}
+                linked["hash"] = prev = chain_hash(key, self.algorithm, prev, linked)
+                chained.append(linked)
+                patients = dict.fromkeys(orjson.loads(row["patients"]))
+                links.extend({"patient": p[:64], "seq": seq} for p in patients)
+            conn.execute(insert(t.audit), chained)
+            if links:
+                conn.execute(insert(t.audit_patient), links)
+            if seq // self.checkpoint_every != (seq - len(rows)) // self.checkpoint_every:
+                self._checkpoint(conn, signer, seq, prev)
+
+    def _checkpoint(self, conn: Connection, signer: StoredKey, seq: int, head: str) -> None:
+        signature = Ed25519PrivateKey.from_private_bytes(signer.secret).sign(f"{seq}:{head}".encode()).hex()
+        conn.execute(
+            insert(t.audit_checkpoint).values(
+                seq=seq, hash=head, key_id=signer.id, signature=signature, signed_at=self.clock()
+            )
+        )
+
+    def checkpoint_now(self) -> None:
+        """Sign the current head (e.g. at shutdown, or on an auditor's request)."""
+        self.flush()
+        signer = self.keys.signing_key("audit-signing")
+        with begin_write(self.engine) as conn:
+            last = conn.execute(
+                select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)
+            ).first()
+            if last is not None:
+                done = conn.execute(
+                    select(func.count())
+                    .select_from(t.audit_checkpoint)
+                    .where(t.audit_checkpoint.c.seq == last.seq)
+                ).scalar_one()
+                if not done:
+                    self._checkpoint(conn, signer, last.seq, last.hash)
+
+
+# ---- verification --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    seq: int
+    kind: str  # edited | missing | inserted-or-reordered | checkpoint | truncated
+    message: str
+
+
+@dataclass(slots=True)
+class AuditReport:
+    checked: int = 0
+    checkpoints: int = 0
+    problems: list[AuditProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _rows(engine: Engine, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    last = -1
+    while True:
+        with engine.connect() as conn:
+            found = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(t.audit).where(t.audit.c.seq > last).order_by(t.audit.c.seq).limit(batch)
+                )
+            ]
+        yield from found
+        if len(found) < batch:
+            return
+        last = found[-1]["seq"]
+
+
+def verify_chain(engine: Engine, keys: KeyRing, algorithm: str = "sha256") -> AuditReport:
+    """Recompute the chain and check the checkpoints; every problem is located by sequence number."""
+    report = AuditReport()
+    audit_keys = keys.keys("audit")
+    if not audit_keys:
+        return report
+    prev_hash, expected_seq = GENESIS, 1
+    heads: dict[int, str] = {}
+    for row in _rows(engine):
+        report.checked += 1
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            report.problems.append(
+                AuditProblem(expected_seq, "missing", f"records {expected_seq}..{seq - 1} are missing")
+            )
+        if row["prev_hash"] != prev_hash:
+            report.problems.append(
+                AuditProblem(seq, "inserted-or-reordered", "the record does not follow the one before it")
+            )
+        if not any(
+            hmac.compare_digest(chain_hash(k.secret, algorithm, row["prev_hash"], row), row["hash"])
+            for k in audit_keys
+        ):
+            report.problems.append(
+                AuditProblem(seq, "edited", "the record's content does not match its hash")
+            )
+        heads[seq] = row["hash"]
+        prev_hash, expected_seq = row["hash"], seq + 1
+    last_seq = expected_seq - 1
+    with engine.connect() as conn:
+        checkpoints = conn.execute(select(t.audit_checkpoint).order_by(t.audit_checkpoint.c.seq)).all()
+    for cp in checkpoints:
+        report.checkpoints += 1
+        stored = keys.get(cp.key_id)
+        public = _public_key(stored.public) if stored is not None and stored.public else None
+        try:
+            if public is None:
+                raise ValueError("unknown key")
+            public.verify(bytes.fromhex(cp.signature), f"{cp.seq}:{cp.hash}".encode())
+        except Exception:
+            report.problems.append(
+                AuditProblem(cp.seq, "checkpoint", "a checkpoint's signature does not verify")
+            )
+            continue
+        if cp.seq > last_seq:
+            report.problems.append(
+                AuditProblem(cp.seq, "truncated", f"records after {last_seq} up to {cp.seq} were removed")
+            )
+        elif heads.get(cp.seq) != cp.hash:
+            report.problems.append(
+                AuditProblem(cp.seq, "checkpoint", "the chain differs from a signed checkpoint")
+            )
+    return report
+
+
+def _public_key(pem: str) -> Ed25519PublicKey | None:
+    key = load_pem_public_key(pem.encode())
+    return key if isinstance(key, Ed25519PublicKey) else None

@@ -1,0 +1,35 @@
+"""The stored region the security tests act in, and contexts of principals in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from healthbrain.core.context import Principal, PurposeOfUse, RequestContext
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.security import SecurityServices
+
+
+@dataclass(slots=True)
+class Region:
+    """A stored region and the services to act in it."""
+
+    engine: Engine
+    repo: FhirRepository
+    security: SecurityServices
+    hospital_a: str
+    hospital_b: str
+
+    def ctx(
+        self,
+        roles: set[str],
+        organization: str | None,
+        purpose: PurposeOfUse = PurposeOfUse.TREATMENT,
+        *,
+        principal: str = "user-1",
+        break_glass: str | None = None,
+        scopes: frozenset[str] = frozenset({"user/*.*"}),
+    ) -> RequestContext:
+        p = Principal(principal, "user", frozenset(roles), organization, scopes, mfa=True)
+        return RequestContext(p, purpose, break_glass=break_glass)
