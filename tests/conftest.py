@@ -13,26 +13,27 @@ from healthbrain.fhir.ports import MemoryAuditSink
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage.migrate import upgrade_database
 
-from pgsupport import PG_AVAILABLE, database_url
+from pgsupport import PG_AVAILABLE, database_url, drop_database
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _pg_database_url(worker: str) -> str:
-    """A database of this xdist worker's own, created on first use."""
-    return database_url(f"hb_test_{worker}", fresh=False)
+@pytest.fixture(scope="session")
+def pg_name(worker_id: str, testrun_uid: str) -> Iterator[str]:
+    """A database name of this run and xdist worker's own: concurrent test runs never share one."""
+    name = f"hb_test_{testrun_uid[:8]}_{worker_id}"
+    yield name
+    if PG_AVAILABLE:
+        drop_database(name)
 
 
 @pytest.fixture(scope="session")
-def pg_url(worker_id: str) -> str:
+def pg_url(pg_name: str) -> str:
     if not PG_AVAILABLE:
         pytest.skip("PostgreSQL is not reachable")
-    url = _pg_database_url(worker_id)
+    url = database_url(pg_name, fresh=True)
     engine = create_db_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("drop schema public cascade"))
-        conn.execute(text("create schema public"))
     upgrade_database(engine)
     engine.dispose()
     return url

@@ -34,3 +34,8 @@ def database_url(name: str, *, fresh: bool) -> str:
         f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
         f"{params.get('port', '5432')}/{name}"
     )
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')

@@ -18,7 +18,7 @@ from healthbrain.security import SecurityServices
 from healthbrain.simulation import RegionConfig, write_region
 from healthbrain.storage.migrate import upgrade_database
 
-from pgsupport import PG_AVAILABLE, database_url
+from pgsupport import PG_AVAILABLE, database_url, drop_database
 from regionkit import Region
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -38,18 +38,19 @@ def _two_hospitals(out: Path) -> tuple[str, str]:
     return a, b
 
 
-def _database(kind: str, tmp: Path, worker: str) -> str:
+def _database(kind: str, tmp: Path, name: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'region.db'}"
     if not PG_AVAILABLE:
         pytest.skip("PostgreSQL is not reachable")
-    return database_url(f"hb_test_{worker}_region", fresh=True)
+    return database_url(name, fresh=True)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Region]:
+def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_name: str) -> Iterator[Region]:
     tmp = tmp_path_factory.mktemp("region")
-    url = _database(request.param, tmp, worker_id)
+    name = f"{pg_name}_region"
+    url = _database(request.param, tmp, name)
     engine = create_db_engine(url)
     upgrade_database(engine)
     out = tmp / "sim"
@@ -66,3 +67,5 @@ def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield Region(engine, repo, security, a, b)
     security.audit.stop()
     engine.dispose()
+    if request.param == "postgres":
+        drop_database(name)

@@ -12,11 +12,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthbrain import __version__
+from healthbrain.api.auth_routes import router as auth_router
 from healthbrain.api.bulk_routes import router as bulk_router
 from healthbrain.api.deps import AppState
 from healthbrain.api.fhir_routes import router as fhir_router
 from healthbrain.api.pages import router as pages_router
 from healthbrain.api.responses import FhirResponse
+from healthbrain.api.security_routes import router as security_router
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError, Issue
 from healthbrain.core.logging import configure_logging
@@ -26,6 +28,7 @@ from healthbrain.fhir.export import ExportService
 from healthbrain.fhir.outcome import operation_outcome, outcome_from_error
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.subscriptions import SubscriptionNotifier
+from healthbrain.security import SecurityServices
 from healthbrain.storage.migrate import upgrade_database
 
 log = logging.getLogger("healthbrain.api")
@@ -34,12 +37,17 @@ log = logging.getLogger("healthbrain.api")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the schema is brought up to date on start-up."""
     settings = settings or Settings()
+    settings.check_secrets()
     configure_logging()
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
     dispatcher = EventDispatcher(engine, settings.events)
+    security = SecurityServices.build(engine, settings.security)
     repo = FhirRepository(
         engine,
+        policy=security.policy,
+        audit=security.audit,
+        labeler=security.labeler,
         validate=settings.validate_on_write,
         base_url=settings.api.base_url,
         default_count=settings.api.default_page_size,
@@ -51,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        security.audit.start()
         dispatcher.start()
         exports.start()
         try:
@@ -58,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             exports.stop()
             dispatcher.stop()
+            security.audit.checkpoint_now()
+            security.audit.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -66,9 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Regional health data and AI platform — FHIR R4 repository and services.",
     )
-    app.state.hb = AppState(settings=settings, repo=repo, exports=exports)
+    app.state.hb = AppState(settings=settings, repo=repo, exports=exports, security=security)
     app.state.dispatcher = dispatcher
     app.include_router(pages_router)
+    app.include_router(auth_router)
+    app.include_router(security_router)
     app.include_router(bulk_router)
     app.include_router(fhir_router)
     _install_error_handlers(app)

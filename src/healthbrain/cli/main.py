@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 from typing import Annotated
 
@@ -27,10 +28,19 @@ def _settings() -> Settings:
 
 
 def _repository(settings: Settings, *, validate: bool | None = None) -> FhirRepository:
+    """The repository as the server has it: policy, labels and the audit chain included."""
+    from healthbrain.security import SecurityServices
+
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
+    security = SecurityServices.build(engine, settings.security)
+    security.audit.start()
+    atexit.register(security.audit.stop)
     return FhirRepository(
         engine,
+        policy=security.policy,
+        audit=security.audit,
+        labeler=security.labeler,
         validate=settings.validate_on_write if validate is None else validate,
         base_url=settings.api.base_url,
     )
@@ -154,6 +164,17 @@ def export(
     for item in manifest.get("output", []):
         table.add_row(str(item["type"]), f"{item.get('count', 0):,}", str(item["url"]).rsplit("/", 1)[-1])
     console.print(table)
+
+
+from healthbrain.cli import admin_cmd  # noqa: E402  (accounts, keys and the audit chain)
+
+app.add_typer(admin_cmd.admin_app, name="admin")
+app.add_typer(admin_cmd.audit_app, name="audit")
+
+from healthbrain.cli import hl7_cmd  # noqa: E402  (HL7 v2: logic lives in hl7_cmd)
+
+app.command("mllp")(hl7_cmd.mllp)
+app.command("hl7-convert")(hl7_cmd.hl7_convert)
 
 
 if __name__ == "__main__":

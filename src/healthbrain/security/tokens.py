@@ -215,6 +215,17 @@ class TokenService:
         with self._lock:
             self._live.pop(session, None)
 
+    def revoke_refresh(self, refresh_token: str) -> None:
+        """Revoke the session a refresh token belongs to (unknown tokens are ignored)."""
+        with begin_write(self.engine) as conn:
+            conn.execute(
+                update(t.session)
+                .where(t.session.c.refresh_hash == _hash(refresh_token))
+                .values(revoked_at=self.clock())
+            )
+        with self._lock:
+            self._live.clear()
+
     def revoke_subject(self, subject: str) -> int:
         """Revoke every session of a user or client (password reset, lockout, offboarding)."""
         with begin_write(self.engine) as conn:

@@ -1,0 +1,274 @@
+"""Mapping one parsed message to a FHIR transaction Bundle (pure: no I/O).
+
+Every rule instance gets a `urn:uuid` fullUrl, so resources of the message point at each other;
+its key identifier becomes a conditional URL (`PUT Type?identifier=system|value` for upsert,
+`POST` with `ifNoneExist` for create), so a re-sent message updates or matches instead of
+duplicating. Two instances with the same key (the same doctor's order twice) become one entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from healthbrain.fhir.resources import rewrite_references
+from healthbrain.ingest.hl7v2.errors import (
+    REQUIRED_FIELD_MISSING,
+    SEGMENT_SEQUENCE,
+    UNSUPPORTED_EVENT,
+    UNSUPPORTED_MESSAGE_TYPE,
+    UNSUPPORTED_PROCESSING_ID,
+    UNSUPPORTED_VERSION,
+    Hl7Problem,
+    Hl7Rejected,
+    problem,
+)
+from healthbrain.ingest.hl7v2.message import Location, Message, Segment, value
+from healthbrain.ingest.hl7v2.scope import Scope, is_segment_id, sending_facility
+from healthbrain.ingest.hl7v2.spec import Catalog, MessageSpec, Rule
+from healthbrain.ingest.hl7v2.structure import Group, build_tree, walk_groups, walk_segments
+
+_NAMESPACE = uuid.UUID("6f1d3c1e-52a4-4c53-9b0e-6c2f3f0a7d11")
+
+
+@dataclass(frozen=True, slots=True)
+class MappedEntry:
+    """One Bundle entry and where it came from (for error locations and merge writes)."""
+
+    rule: str
+    location: Location
+    write: str
+    query: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MappedMessage:
+    """The transaction Bundle of a message and, entry by entry, its origin."""
+
+    spec: str
+    bundle: dict[str, Any]
+    entries: tuple[MappedEntry, ...]
+
+
+@dataclass(slots=True)
+class _Instance:
+    rule: Rule
+    anchor: Segment | Group
+    chain: tuple[Group, ...]
+    position: int
+    full_url: str
+    resource: dict[str, Any] | None = None
+
+
+def check_header(message: Message, catalog: Catalog) -> MessageSpec:
+    """The spec for this message, or `Hl7Rejected` (AR) for an unsupported type, event or version."""
+    conv = catalog.conventions
+    problems: list[Hl7Problem] = []
+    version = message.version
+    if conv.versions and version not in conv.versions:
+        problems.append(problem(UNSUPPORTED_VERSION, Location("MSH", 1, 12), "unsupported version id"))
+    processing = message.header(11)
+    if processing and conv.processing_ids and processing.upper() not in conv.processing_ids:
+        problems.append(
+            problem(UNSUPPORTED_PROCESSING_ID, Location("MSH", 1, 11), "unsupported processing id")
+        )
+    spec = catalog.spec_for(message.message_type, message.trigger_event)
+    if spec is None:
+        known = catalog.knows_type(message.message_type)
+        problems.append(
+            problem(
+                UNSUPPORTED_EVENT if known else UNSUPPORTED_MESSAGE_TYPE,
+                Location("MSH", 1, 9, None, 2 if known else None),
+                "unsupported trigger event" if known else "unsupported message type",
+            )
+        )
+    if problems or spec is None:
+        raise Hl7Rejected(problems)
+    return spec
+
+
+def check_required(message: Message, spec: MessageSpec) -> None:
+    """Required segments present and required fields sent in every occurrence (AE 100/101)."""
+    problems: list[Hl7Problem] = []
+    names = {s.name for s in message.segments}
+    for name in spec.required_segments:
+        if name not in names:
+            problems.append(problem(SEGMENT_SEQUENCE, Location(name), f"required segment {name} is missing"))
+    for req in spec.required_fields:
+        path = req.path
+        for seg in message.segments:
+            if seg.name != path.segment or any(
+                value(message, seg, c.field, 1, c.comp or 1) in allowed for c, allowed in req.unless
+            ):
+                continue
+            if not _sent(message, seg, path.field, path.comp):
+                where = Location(seg.name, seg.sequence, path.field, None, path.comp)
+                problems.append(problem(REQUIRED_FIELD_MISSING, where, f"{path} is required"))
+    if problems:
+        raise Hl7Rejected(problems)
+
+
+def _sent(message: Message, seg: Segment, field: int, comp: int | None) -> bool:
+    raw = seg.raw(field).strip()
+    if comp is None:
+        return bool(raw.strip(message.delimiters.component + message.delimiters.subcomponent))
+    return bool(value(message, seg, field, 1, comp))
+
+
+def map_message(message: Message, catalog: Catalog) -> MappedMessage:
+    """The transaction Bundle for `message`; raises `Hl7Rejected` listing every problem found."""
+    spec = check_header(message, catalog)
+    check_required(message, spec)
+    root = build_tree(spec.structure, message.segments)
+    problems: list[Hl7Problem] = []
+    shared: tuple[str, dict[str, Any]] = (sending_facility(message), {})
+    instances = _instances(message, catalog, spec, root, problems, shared)
+
+    def find_refs(scope: Scope, rule: str, every: bool) -> list[str]:
+        return _find_refs(instances, scope, rule, every)
+
+    for inst in instances:
+        scope = _scope(message, catalog, inst, find_refs, problems, shared)
+        built = inst.rule.build(scope)
+        inst.resource = built if isinstance(built, dict) else {"resourceType": inst.rule.resource_type}
+    if problems:
+        raise Hl7Rejected(problems)
+    return _bundle(spec, message, instances)
+
+
+def _scope(
+    message: Message,
+    catalog: Catalog,
+    inst: _Instance,
+    find_refs: Any,
+    problems: list[Hl7Problem],
+    shared: Any,
+) -> Scope:
+    facility, cache = shared
+    scope = Scope(
+        message, catalog.conventions, inst.chain, find_refs, problems, facility=facility, cache=cache
+    )
+    if isinstance(inst.anchor, Segment):
+        scope.bound[inst.anchor.name] = inst.anchor
+    scope.position = inst.position
+    return scope
+
+
+def _instances(
+    message: Message,
+    catalog: Catalog,
+    spec: MessageSpec,
+    root: Group,
+    problems: list[Hl7Problem],
+    shared: Any,
+) -> list[_Instance]:
+    out: list[_Instance] = []
+    for rule in spec.rules:
+        anchors: list[tuple[Segment | Group, tuple[Group, ...]]]
+        if is_segment_id(rule.anchor):
+            anchors = list(walk_segments(root, rule.anchor, (root,)))
+        else:
+            anchors = list(walk_groups(root, rule.anchor, (root,)))
+        if not rule.each:
+            anchors = anchors[:1]
+        for position, (anchor, chain) in enumerate(anchors, start=1):
+            seed = f"{message.header(3)}|{message.header(4)}|{message.control_id}|{rule.name}|{position}"
+            inst = _Instance(rule, anchor, chain, position, f"urn:uuid:{uuid.uuid5(_NAMESPACE, seed)}")
+            if rule.when is not None:
+                probe = _scope(message, catalog, inst, lambda *_a: [], problems, shared)
+                if not rule.when(probe):
+                    continue
+            out.append(inst)
+    return out
+
+
+def _find_refs(instances: list[_Instance], scope: Scope, rule: str, every: bool) -> list[str]:
+    """`$refs`: the rule's instances inside the scope; `$ref`: the nearest instance."""
+    candidates = [i for i in instances if i.rule.name == rule]
+    if every:
+        here = scope.chain[-1]
+        return [i.full_url for i in candidates if any(g is here for g in i.chain) or i.anchor is here]
+    if not candidates:
+        return []
+    if len(candidates) == 1:
+        return [candidates[0].full_url]
+
+    def shared(inst: _Instance) -> int:
+        n = 0
+        for a, b in zip(inst.chain, scope.chain, strict=False):
+            if a is not b:
+                break
+            n += 1
+        return n
+
+    return [max(candidates, key=shared).full_url]
+
+
+def _key_identifier(resource: dict[str, Any], rule: Rule) -> dict[str, Any] | None:
+    found = resource.get(rule.key)
+    if isinstance(found, dict):
+        return found if found.get("value") else None
+    if not isinstance(found, list):
+        return None
+    usable = [i for i in found if isinstance(i, dict) and i.get("value")]
+    for kind in rule.key_types:
+        for ident in usable:
+            codes = [c.get("code") for c in (ident.get("type") or {}).get("coding", [])]
+            if kind in codes and ident.get("system"):
+                return ident
+    with_system = [i for i in usable if i.get("system")]
+    best = with_system or usable
+    return best[0] if best else None
+
+
+def _escape(text: str) -> str:
+    # See: https://hl7.org/fhir/R4/search.html#escaping
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace(",", "\\,").replace("$", "\\$")
+
+
+def identifier_query(ident: dict[str, Any]) -> str:
+    """`identifier=system|value`, escaped and URL-encoded."""
+    token = f"{_escape(str(ident.get('system', '')))}|{_escape(str(ident['value']))}"
+    return "identifier=" + quote(token, safe="")
+
+
+def _location(anchor: Segment | Group) -> Location:
+    if isinstance(anchor, Segment):
+        return anchor.location()
+    first = next((c for c in anchor.children if isinstance(c, Segment)), None)
+    return first.location() if first is not None else Location(anchor.name)
+
+
+def _bundle(spec: MessageSpec, message: Message, instances: list[_Instance]) -> MappedMessage:
+    entries: list[dict[str, Any]] = []
+    origins: list[MappedEntry] = []
+    seen: dict[tuple[str, str], str] = {}
+    alias: dict[str, str] = {}
+    for inst in instances:
+        resource = inst.resource or {"resourceType": inst.rule.resource_type}
+        ident = _key_identifier(resource, inst.rule)
+        query = identifier_query(ident) if ident is not None else None
+        if query is not None:
+            key = (inst.rule.resource_type, query)
+            if key in seen:
+                alias[inst.full_url] = seen[key]
+                continue
+            seen[key] = inst.full_url
+        entries.append({"fullUrl": inst.full_url, "resource": resource, "request": _request(inst, query)})
+        origins.append(MappedEntry(inst.rule.name, _location(inst.anchor), inst.rule.write, query))
+    if alias:
+        for entry in entries:
+            rewrite_references(entry["resource"], alias.get)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return MappedMessage(spec.name, bundle, tuple(origins))
+
+
+def _request(inst: _Instance, query: str | None) -> dict[str, Any]:
+    rt = inst.rule.resource_type
+    if query is None:
+        return {"method": "POST", "url": rt}
+    if inst.rule.write == "create":
+        return {"method": "POST", "url": rt, "ifNoneExist": query}
+    return {"method": "PUT", "url": f"{rt}?{query}"}
