@@ -55,14 +55,13 @@ def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     upgrade_database(engine)
     out = tmp / "sim"
     write_region(RegionConfig(patients=60, seed=7), out)
-    loader = FhirRepository(engine, validate=False)
-    summary = ingest_path(loader, system_context(), out)
-    assert not summary.errors
     settings = SecuritySettings(audit_flush_seconds=0.05, audit_checkpoint_every=50)
     security = SecurityServices.build(engine, settings)
-    repo = FhirRepository(
-        engine, policy=security.policy, audit=security.audit, labeler=security.labeler, validate=False
-    )
+    # loaded as the CLI loads: identifiers sealed at rest, sensitive data labelled
+    loader = FhirRepository(engine, validate=False, labeler=security.labeler, protector=security.protector)
+    summary = ingest_path(loader, system_context(), out)
+    assert not summary.errors
+    repo = FhirRepository(engine, **security.repository_options(), validate=False)
     a, b = _two_hospitals(out)
     yield Region(engine, repo, security, a, b)
     security.audit.stop()

@@ -30,6 +30,7 @@ from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.subscriptions import SubscriptionNotifier
 from healthbrain.security import SecurityServices
 from healthbrain.storage.migrate import upgrade_database
+from healthbrain.storage.store import SqlResourceStore
 
 log = logging.getLogger("healthbrain.api")
 
@@ -41,13 +42,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging()
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
-    dispatcher = EventDispatcher(engine, settings.events)
     security = SecurityServices.build(engine, settings.security)
+    protector = security.protector
+    # subscribers read through a store that reveals sealed values, like the repository's
+    events_store = SqlResourceStore(reveal=protector.reveal_text if protector is not None else None)
+    dispatcher = EventDispatcher(engine, settings.events, store=events_store)
     repo = FhirRepository(
         engine,
-        policy=security.policy,
-        audit=security.audit,
-        labeler=security.labeler,
+        **security.repository_options(),
         validate=settings.validate_on_write,
         base_url=settings.api.base_url,
         default_count=settings.api.default_page_size,

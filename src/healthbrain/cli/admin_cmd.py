@@ -14,7 +14,7 @@ from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError
 from healthbrain.core.settings import Settings
 from healthbrain.fhir.repository import FhirRepository
-from healthbrain.security import SecurityServices
+from healthbrain.security import SecurityServices, reencrypt
 from healthbrain.security import tables as st
 from healthbrain.storage.migrate import upgrade_database
 
@@ -31,7 +31,7 @@ def _services() -> tuple[Settings, SecurityServices, FhirRepository]:
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
     security = SecurityServices.build(engine, settings.security)
-    repo = FhirRepository(engine, policy=security.policy, audit=security.audit, labeler=security.labeler)
+    repo = FhirRepository(engine, **security.repository_options())
     return settings, security, repo
 
 
@@ -180,6 +180,14 @@ def rotate_keys(
     _, security, _ = _services()
     new = security.keys.rotate(purpose)
     console.print(f"[green]new {purpose} key {new.id}[/green]")
+
+
+@admin_app.command("reencrypt")
+def reencrypt_values() -> None:
+    """Re-seal identifiers still under retired data keys (after `rotate-keys --purpose data`), online."""
+    _, security, _ = _services()
+    count = reencrypt(security.audit.engine, security.keys)
+    console.print(f"[green]{count:,} values re-sealed under the active data key[/green]")
 
 
 @admin_app.command("list-users")

@@ -38,9 +38,7 @@ def _repository(settings: Settings, *, validate: bool | None = None) -> FhirRepo
     atexit.register(security.audit.stop)
     return FhirRepository(
         engine,
-        policy=security.policy,
-        audit=security.audit,
-        labeler=security.labeler,
+        **security.repository_options(),
         validate=settings.validate_on_write if validate is None else validate,
         base_url=settings.api.base_url,
     )
@@ -175,6 +173,7 @@ from healthbrain.cli import hl7_cmd  # noqa: E402  (HL7 v2: logic lives in hl7_c
 
 app.command("mllp")(hl7_cmd.mllp)
 app.command("hl7-convert")(hl7_cmd.hl7_convert)
+
 
 
 if __name__ == "__main__":

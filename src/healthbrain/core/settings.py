@@ -37,6 +37,8 @@ class SecuritySettings(BaseModel):
     # signing keys and the blind-index key). Deployments load it from a secret store or an HSM.
     master_key: str = DEV_MASTER_KEY
     cipher: Literal["aes-256-gcm", "sm4-gcm"] = "aes-256-gcm"
+    # seal 身份证, phone, names and street addresses at rest (blind indexes keep them searchable)
+    encrypt_identifiers: bool = True
     audit_hash: Literal["sha256", "sm3"] = "sha256"
     issuer: str = "https://healthbrain.local"
     audience: str = "healthbrain"

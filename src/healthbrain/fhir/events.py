@@ -53,12 +53,18 @@ class EventDispatcher:
     """Delivers outbox events to registered subscribers, in-process (the embedded default)."""
 
     def __init__(
-        self, engine: Engine, settings: EventSettings | None = None, clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        settings: EventSettings | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        store: SqlResourceStore | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings or EventSettings()
         self.clock = clock
-        self.store = SqlResourceStore()
+        # the repository's store, so that subscribers read sealed values in the clear
+        self.store = store or SqlResourceStore()
         self.subscribers: dict[str, Subscriber] = {}
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -98,16 +104,20 @@ class EventDispatcher:
 
     # ---- delivery ------------------------------------------------------------------------------
     def dispatch_once(self) -> int:
-        """Deliver what is due to every subscriber; returns the number of successful deliveries."""
-        delivered = 0
+        """Deliver what is due to every subscriber; returns how many events were handled.
+
+        An event counts when it was delivered, retried, or passed over because the subscriber
+        does not want it: a subscriber of Conditions still moves past a batch of Patients.
+        """
+        handled = 0
         with self._lock:
             for sub in list(self.subscribers.values()):
-                delivered += self._retry_due(sub)
-                delivered += self._advance(sub)
-        return delivered
+                handled += self._retry_due(sub)
+                handled += self._advance(sub)
+        return handled
 
     def drain(self, max_rounds: int = 1000) -> int:
-        """Dispatch until nothing new is delivered (tests, CLI)."""
+        """Dispatch until every subscriber is at the head of the outbox and nothing is due (tests, CLI)."""
         total = 0
         for _ in range(max_rounds):
             n = self.dispatch_once()
@@ -123,22 +133,20 @@ class EventDispatcher:
             ).scalar_one()
             rows = self.store.outbox_after(conn, position, self.settings.batch_size)
             blocked = self._blocked_resources(conn, sub.name)
-        delivered = 0
         for seq, rt, rid, vid, action, at in rows:
             event = ChangeEvent(seq, rt, rid, vid, action, at)
             if (rt, rid) in blocked:
                 self._park(sub.name, event, attempts=0, error="waiting behind an earlier failure")
             else:
                 try:
-                    if self._deliver(sub, event):
-                        delivered += 1
+                    self._deliver(sub, event)
                 except Exception as exc:  # a subscriber's failure must not stop the others
                     self._park(sub.name, event, attempts=1, error=type(exc).__name__)
                     blocked.add((rt, rid))
         if rows:
             # at-least-once: a crash before this line redelivers the batch, never skips it
             self._set_position(sub.name, rows[-1][0])
-        return delivered
+        return len(rows)
 
     def _deliver(self, sub: Subscriber, event: ChangeEvent) -> bool:
         if sub.resource_types is not None and event.resource_type not in sub.resource_types:

@@ -40,6 +40,7 @@ from healthbrain.fhir.ports import (
     PermitAllPolicy,
     ResourceLabeler,
 )
+from healthbrain.fhir.protection import FieldProtector, protect_rows
 from healthbrain.fhir.resources import ID_RE, dumps, loads, new_id, stamp, without_version_meta
 from healthbrain.fhir.search import SearchParser
 from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
@@ -97,6 +98,7 @@ class FhirRepository:
         policy: AccessPolicy | None = None,
         audit: AuditSink | None = None,
         labeler: ResourceLabeler | None = None,
+        protector: FieldProtector | None = None,
         validate: bool = True,
         base_url: str = "",
         default_count: int = 50,
@@ -113,9 +115,14 @@ class FhirRepository:
         self.labeler: ResourceLabeler = labeler or NoLabels()
         self.validate = validate
         self.base_url = base_url.rstrip("/")
-        self.store = SqlResourceStore()
+        self.protector = protector
+        self.store = SqlResourceStore(reveal=protector.reveal_text if protector is not None else None)
         self.parser = SearchParser(
-            self.registry, default_count=default_count, max_count=max_count, base_url=self.base_url
+            self.registry,
+            default_count=default_count,
+            max_count=max_count,
+            base_url=self.base_url,
+            protector=protector,
         )
         self.clock = clock
         self.on_commit = on_commit
@@ -203,9 +210,13 @@ class FhirRepository:
             write = VersionWrite(rt, rid, version_id, now, "DELETE", None, None, prev_version)
             return PlannedWrite(write, Versioned(rt, rid, version_id, now, None), "deleted")
         stamped = stamp(resource, rid, version_id, now)
-        write = VersionWrite(
-            rt, rid, version_id, now, method, dumps(stamped), self.indexer.index(stamped), prev_version
-        )
+        rows = self.indexer.index(stamped)
+        stored = stamped
+        if self.protector is not None and rt in self.protector.protected_types:
+            # index from the plaintext, store sealed values and blind index rows
+            stored, sealed = self.protector.seal(stamped)
+            rows = protect_rows(self.protector, rt, rows, sealed)
+        write = VersionWrite(rt, rid, version_id, now, method, dumps(stored), rows, prev_version)
         status = "created" if prev is None or prev.deleted else "updated"
         return PlannedWrite(write, Versioned(rt, rid, version_id, now, stamped), status)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from healthbrain.core.errors import InvalidInput, Issue
 from healthbrain.fhir.indexing import date_range
+from healthbrain.fhir.protection import FieldProtector, protect_query
 from healthbrain.fhir.search_values import (
     bad_value,
     date_criterion,
@@ -101,12 +102,14 @@ class SearchParser:
         max_count: int = 1000,
         base_url: str = "",
         now: Callable[[], float] = time.time,
+        protector: FieldProtector | None = None,
     ) -> None:
         self.registry = registry
         self.default_count = default_count
         self.max_count = max_count
         self.base_url = base_url.rstrip("/")
         self.now = now
+        self.protector = protector
 
     def parse(
         self, resource_type: str, params: Sequence[tuple[str, str]], *, lenient: bool = False
@@ -132,6 +135,8 @@ class SearchParser:
                 Issue("warning", i.code, i.diagnostics + " (ignored)", i.expression) for i in problems
             ]
         req.query = Query(resource_type, tuple(criteria), tuple(sort))
+        if self.protector is not None:
+            req.query = protect_query(self.protector, req.query)
         return req
 
     # ---- result parameters -----------------------------------------------------------------------

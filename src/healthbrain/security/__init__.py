@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -16,6 +17,7 @@ from healthbrain.core.settings import SecuritySettings
 from healthbrain.security.audit import AuditProblem, AuditReport, HashChainAuditSink, verify_chain
 from healthbrain.security.breakglass import BreakGlassGrant, BreakGlassLedger
 from healthbrain.security.crypto import CryptoError, KeyRing
+from healthbrain.security.fields import IdentityFieldProtector, reencrypt
 from healthbrain.security.identity import Enrollment, IdentityService, LoginFailure
 from healthbrain.security.labels import SENSITIVE_LABELS, ClassificationLabeler
 from healthbrain.security.orgs import OrgDirectory
@@ -35,6 +37,7 @@ __all__ = [
     "CryptoError",
     "Enrollment",
     "HashChainAuditSink",
+    "IdentityFieldProtector",
     "IdentityService",
     "IssuedTokens",
     "KeyRing",
@@ -44,6 +47,7 @@ __all__ = [
     "SecurityServices",
     "TokenService",
     "parse_scopes",
+    "reencrypt",
     "totp",
     "verify_chain",
 ]
@@ -62,12 +66,15 @@ class SecurityServices:
     policy: RolePolicy
     audit: HashChainAuditSink
     labeler: ClassificationLabeler
+    protector: IdentityFieldProtector | None
 
     @classmethod
     def build(
         cls, engine: Engine, settings: SecuritySettings, clock: Callable[[], float] = time.time
     ) -> SecurityServices:
         keys = KeyRing(engine, settings.master_key, settings.cipher)
+        for purpose in ("data", "blind-index", "audit", "signing", "audit-signing"):
+            keys.ensure(purpose)
         tokens = TokenService(engine, keys, settings, clock)
         orgs = OrgDirectory(engine)
         ledger = BreakGlassLedger(engine, settings, clock)
@@ -88,7 +95,17 @@ class SecurityServices:
                 clock=clock,
             ),
             labeler=ClassificationLabeler(),
+            protector=IdentityFieldProtector(keys) if settings.encrypt_identifiers else None,
         )
+
+    def repository_options(self) -> dict[str, Any]:
+        """What a FhirRepository needs from security: policy, audit, labels, sealing."""
+        return {
+            "policy": self.policy,
+            "audit": self.audit,
+            "labeler": self.labeler,
+            "protector": self.protector,
+        }
 
     def verify_audit(self) -> AuditReport:
         self.audit.flush()

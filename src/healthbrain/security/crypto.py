@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from healthbrain.core.db import begin_write
 from healthbrain.core.errors import HealthBrainError
@@ -182,6 +183,42 @@ class KeyRing:
         with self._lock:
             self._active[purpose] = found
         return found
+
+    def ensure(self, purpose: str) -> StoredKey:
+        """Make the first key of `purpose` if there is none, race-free across processes.
+
+        The first key has a fixed id, so two processes starting together cannot both make one (the
+        loser's insert fails and it reads the winner's). Called at start-up: keys are then never made
+        inside another write transaction (SQLite has a single writer).
+        """
+        existing = [k for k in self.keys(purpose) if k.retired_at is None]
+        if existing:
+            return existing[0]
+        kid = f"{purpose}-0"
+        if purpose in SYMMETRIC:
+            secret, algorithm, public = os.urandom(32), SYMMETRIC[purpose] or self.cipher, None
+        else:
+            private = Ed25519PrivateKey.generate()
+            secret, algorithm = private.private_bytes_raw(), "EdDSA"
+            public = (
+                private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+            )
+        try:
+            with begin_write(self.engine) as conn:
+                conn.execute(
+                    insert(t.key).values(
+                        id=kid,
+                        purpose=purpose,
+                        algorithm=algorithm,
+                        wrapped=self._wrap(secret, kid),
+                        public=public,
+                        created_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            pass  # another process made it first
+        found = [k for k in self.keys(purpose) if k.retired_at is None]
+        return found[0]
 
     def signing_key(self, purpose: str = "signing") -> StoredKey:
         """The active Ed25519 key of `purpose` (signing: tokens; audit-signing: checkpoints)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,23 @@ def _key_clause(res_type: str, res_id: str) -> Any:
     return and_(t.resource.c.res_type == res_type, t.resource.c.res_id == res_id)
 
 
+Reveal = Callable[[str, str], str]
+
+
 class SqlResourceStore:
-    """Stateless SQL operations; every method runs inside the caller's connection/transaction."""
+    """Stateless SQL operations; every method runs inside the caller's connection/transaction.
+
+    `reveal(res_type, content)` is applied to every content read, so that values sealed at rest
+    (encrypted identifiers, see the security package) come back in the clear to every reader.
+    """
+
+    def __init__(self, reveal: Reveal | None = None) -> None:
+        self.reveal = reveal
+
+    def _c(self, res_type: str, content: str | None) -> str | None:
+        if content is None or self.reveal is None:
+            return content
+        return self.reveal(res_type, content)
 
     # ---- reads -------------------------------------------------------------------------------
     def read_current(self, conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
@@ -56,9 +71,8 @@ class SqlResourceStore:
         ).first()
         if row is None:
             return None
-        return StoredVersion(
-            res_type, res_id, row.version_id, row.last_updated, bool(row.deleted), row.content
-        )
+        content = self._c(res_type, row.content)
+        return StoredVersion(res_type, res_id, row.version_id, row.last_updated, bool(row.deleted), content)
 
     def read_current_many(
         self, conn: Connection, keys: Sequence[tuple[str, str]]
@@ -75,7 +89,12 @@ class SqlResourceStore:
             )
             for row in rows:
                 out[(row.res_type, row.res_id)] = StoredVersion(
-                    row.res_type, row.res_id, row.version_id, row.last_updated, bool(row.deleted), row.content
+                    row.res_type,
+                    row.res_id,
+                    row.version_id,
+                    row.last_updated,
+                    bool(row.deleted),
+                    self._c(row.res_type, row.content),
                 )
         return out
 
@@ -91,7 +110,13 @@ class SqlResourceStore:
         if row is None:
             return None
         return StoredVersion(
-            res_type, res_id, version_id, row.last_updated, bool(row.deleted), row.content, row.method
+            res_type,
+            res_id,
+            version_id,
+            row.last_updated,
+            bool(row.deleted),
+            self._c(res_type, row.content),
+            row.method,
         )
 
     def history(
@@ -122,7 +147,13 @@ class SqlResourceStore:
         )
         return [
             StoredVersion(
-                r.res_type, r.res_id, r.version_id, r.last_updated, bool(r.deleted), r.content, r.method
+                r.res_type,
+                r.res_id,
+                r.version_id,
+                r.last_updated,
+                bool(r.deleted),
+                self._c(r.res_type, r.content),
+                r.method,
             )
             for r in conn.execute(stmt)
         ]
@@ -145,7 +176,14 @@ class SqlResourceStore:
     def search(self, conn: Connection, query: Query, *, limit: int, offset: int) -> list[StoredVersion]:
         rows = conn.execute(search_sql(query, limit=limit, offset=offset))
         return [
-            StoredVersion(query.resource_type, r.res_id, r.version_id, r.last_updated, False, r.content)
+            StoredVersion(
+                query.resource_type,
+                r.res_id,
+                r.version_id,
+                r.last_updated,
+                False,
+                self._c(query.resource_type, r.content),
+            )
             for r in rows
         ]
 
@@ -168,7 +206,12 @@ class SqlResourceStore:
             ).all()
             for row in rows:
                 yield StoredVersion(
-                    query.resource_type, row.res_id, row.version_id, row.last_updated, False, row.content
+                    query.resource_type,
+                    row.res_id,
+                    row.version_id,
+                    row.last_updated,
+                    False,
+                    self._c(query.resource_type, row.content),
                 )
             if len(rows) < batch:
                 return
@@ -243,7 +286,7 @@ class SqlResourceStore:
             select(r.res_id, r.content).where(*conds).order_by(r.res_id)
         )
         for row in result:
-            yield row.res_id, row.content
+            yield row.res_id, self._c(res_type, row.content) or ""
 
     # ---- writes ------------------------------------------------------------------------------
     def write_versions(self, conn: Connection, writes: Sequence[VersionWrite]) -> None:
