@@ -16,9 +16,11 @@ from healthbrain.api.auth_routes import router as auth_router
 from healthbrain.api.bulk_routes import router as bulk_router
 from healthbrain.api.deps import AppState
 from healthbrain.api.fhir_routes import router as fhir_router
+from healthbrain.api.mpi_routes import install as install_mpi
 from healthbrain.api.pages import router as pages_router
 from healthbrain.api.responses import FhirResponse
 from healthbrain.api.security_routes import router as security_router
+from healthbrain.api.surveillance_routes import install as install_surveillance
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError, Issue
 from healthbrain.core.logging import configure_logging
@@ -85,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(security_router)
     app.include_router(bulk_router)
+    install_mpi(app, repo, dispatcher)  # before the FHIR router: Patient/$match
+    install_surveillance(app, repo, dispatcher)  # after the patient index: it resolves residents
     app.include_router(fhir_router)
     _install_error_handlers(app)
     return app

@@ -174,6 +174,10 @@ from healthbrain.cli import hl7_cmd  # noqa: E402  (HL7 v2: logic lives in hl7_c
 app.command("mllp")(hl7_cmd.mllp)
 app.command("hl7-convert")(hl7_cmd.hl7_convert)
 
+from healthbrain.cli import mpi_cmd  # noqa: E402  (patient index: logic lives in mpi_cmd)
+
+app.add_typer(mpi_cmd.app, name="mpi")
+
 
 
 if __name__ == "__main__":

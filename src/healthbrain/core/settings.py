@@ -53,7 +53,7 @@ class SecuritySettings(BaseModel):
     # roles that must sign in with a second factor (any role that can read identified data)
     mfa_roles: frozenset[str] = frozenset(
         {"clinician", "nurse", "pharmacist", "cdc-officer", "insurance-auditor", "regional-officer",
-         "provincial-supervisor", "security-auditor", "platform-admin", "institution-admin"}
+         "provincial-supervisor", "security-auditor", "platform-admin", "institution-admin", "index-steward"}
     )
 
 

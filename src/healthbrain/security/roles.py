@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from healthbrain.core.context import PurposeOfUse
-from healthbrain.core.errors import InvalidInput
+from healthbrain.core.context import PurposeOfUse, RequestContext
+from healthbrain.core.errors import Forbidden, InvalidInput
 
 __all__ = [
     "CLINICAL",
@@ -22,6 +22,7 @@ __all__ = [
     "Scope",
     "action_group",
     "parse_scopes",
+    "require_role",
     "type_group",
 ]
 
@@ -221,6 +222,10 @@ ROLES: dict[str, RolePermissions] = {
         frozenset({P.RESEARCH, P.MODEL_TRAINING, P.QUALITY}),
         "region",
     ),
+    # the patient index's data steward (主索引管理员): reviews possible matches, merges and unmerges
+    "index-steward": RolePermissions(
+        _g("read:directory", "read:clinical", "count:clinical"), frozenset({P.OPERATIONS}), "region",
+    ),
     "security-auditor": RolePermissions(
         _g("read:directory", "read:platform"),
         frozenset({P.OPERATIONS}),
@@ -277,3 +282,9 @@ def parse_scopes(text: str | list[str] | frozenset[str]) -> list[Scope]:
         context, rt, perms = m.groups()
         out.append(Scope(context, rt, _V1.get(perms, perms)))
     return out
+
+
+def require_role(ctx: RequestContext, roles: frozenset[str] | set[str]) -> None:
+    """Raise Forbidden unless the context is HealthBrain itself or holds one of `roles`."""
+    if not ctx.is_system and not (ctx.principal.roles & roles):
+        raise Forbidden("this action needs the role " + " or ".join(sorted(roles)), code="security.forbidden")
