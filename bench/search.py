@@ -61,6 +61,8 @@ def fill(repo: FhirRepository, target: int) -> None:
         if done // 50_000 != (done - len(bundle["entry"])) // 50_000:
             rate = (done - have) / (time.perf_counter() - started)
             print(f"  {done:,} resources stored ({rate:,.0f}/s)", flush=True)
+    with repo.engine.begin() as conn:
+        repo.store.refresh_statistics(conn)  # as `healthbrain ingest` does after a bulk load
 
 
 def sample_ids(repo: FhirRepository, rt: str, n: int, seed: int) -> list[str]:

@@ -16,7 +16,17 @@ from healthbrain.core.errors import Forbidden
 from healthbrain.fhir.indexing import ResourceIndexer
 from healthbrain.fhir.ports import AccessPolicy, Subject
 from healthbrain.fhir.searchparams import SearchParamRegistry
-from healthbrain.storage.query import AllOf, AnyOf, Chain, Criterion, Not, Query, ReverseChain
+from healthbrain.storage.query import (
+    AllOf,
+    AnyOf,
+    Chain,
+    Criterion,
+    IdIn,
+    IndexMatch,
+    Not,
+    Query,
+    ReverseChain,
+)
 
 __all__ = ["AccessGuard", "patient_param"]
 
@@ -100,10 +110,24 @@ class AccessGuard:
         return [r for r, ok in zip(resources, verdicts, strict=True) if ok]
 
     def restrict(self, ctx: RequestContext, action: str, query: Query) -> Query:
-        """The query with the policy's constraints on its type and on every chained target."""
-        constraints = self._constraints(ctx, action, query.resource_type)
+        """The query with the policy's constraints on its type and on every chained target.
+
+        A search scoped to one patient (`subject=Patient/x`, the usual question of a clinical
+        system) asks the policy about that patient once, instead of checking the patient of every
+        candidate row: if the patient is visible only the type's other constraints (labels) remain;
+        if not, nothing matches.
+        """
+        rt = query.resource_type
         criteria = tuple(self._restrict_criterion(ctx, action, c) for c in query.criteria)
-        return Query(query.resource_type, criteria, query.sort, (*query.constraints, *constraints))
+        param = patient_param(self.registry, rt)
+        scoped = _scoped_patient(query.criteria, param) if param else None
+        if scoped is not None:
+            if not self.policy.permitted(ctx, action, [Subject("Patient", scoped, (scoped,))])[0]:
+                return Query(rt, criteria, query.sort, (*query.constraints, IdIn(())))
+            constraints = self.policy.constraints(ctx, action, rt, None)
+        else:
+            constraints = self._constraints(ctx, action, rt)
+        return Query(rt, criteria, query.sort, (*query.constraints, *constraints))
 
     def is_restricted(self, ctx: RequestContext, action: str, rt: str | None) -> bool:
         """Whether the policy limits what this context sees of `rt` (all types when None)."""
@@ -127,6 +151,28 @@ class AccessGuard:
         if isinstance(c, Not):
             return Not(self._restrict_criterion(ctx, action, c.criterion))
         return c
+
+
+_SCOPING_PARAMS = ("patient", "subject")
+
+
+def _scoped_patient(criteria: tuple[Criterion, ...], param: str) -> str | None:
+    """The one Patient id a search is restricted to by a top-level reference criterion, if any."""
+    for c in criteria:
+        options = c.options if isinstance(c, AnyOf) and len(c.options) == 1 else (c,)
+        match = options[0]
+        if not isinstance(match, IndexMatch) or match.kind != "reference":
+            continue
+        if match.param not in (param, *_SCOPING_PARAMS):
+            continue
+        conds = {(x.column, x.op): x.value for x in match.conds}
+        target, kind = conds.get(("target_id", "=")), conds.get(("target_type", "="))
+        typed = kind == "Patient" and len(match.conds) == 2
+        # `patient=x` names a Patient by definition of the parameter; `subject=x` could be a Group
+        bare = kind is None and match.param == "patient" and len(match.conds) == 1
+        if isinstance(target, str) and (typed or bare):
+            return target
+    return None
 
 
 def _organization(rt: str, resource: dict[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ from healthbrain.fhir.transaction import process_batch, process_transaction
 from healthbrain.storage.tables import ingest_journal
 
 NDJSON_CHUNK = 500
+ANALYZE_AFTER = 10_000  # resources: a load this big refreshes the planner's statistics
 SUFFIXES = (".json", ".ndjson", ".jsonl")
 
 
@@ -188,6 +189,9 @@ def ingest_path(
             _ingest_unit(repo, ctx, unit, done_keys, summary)
         if progress is not None:
             progress(done, len(files))
+    if summary.total_resources >= ANALYZE_AFTER:
+        with repo.engine.begin() as conn:
+            repo.store.refresh_statistics(conn)
     summary.seconds = time.perf_counter() - started
     return summary
 

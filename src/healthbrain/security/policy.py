@@ -179,7 +179,8 @@ class RolePolicy:
         return criterion
 
     def _care(self, ctx: RequestContext, units: tuple[str, ...]) -> Criterion:
-        cutoff = self.clock() - self.settings.care_window_days * 86400
+        # whole days: the same constraint for a whole day, so its SQL is built once (search_sql caches it)
+        cutoff = float(int((self.clock() - self.settings.care_window_days * 86400) // 86400) * 86400)
         in_units = (Cond("target_type", "=", "Organization"), Cond("target_id", "in", units))
         encounter = ReverseChain(
             "Encounter",

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Select,
+    String,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.sql.expression import literal
 
 from healthbrain.storage import tables as t
@@ -89,6 +104,10 @@ def _unindexed(column: Any) -> Any:
     return column.concat("")
 
 
+def _is_text(column: Any) -> bool:
+    return isinstance(column.type, String)
+
+
 def _exists_sql(resource_type: str, criterion: Criterion, res: Any) -> ColumnElement[bool] | None:
     """A correlated EXISTS for a criterion, checked per candidate row of `res` (a fhir_resource alias).
 
@@ -98,7 +117,12 @@ def _exists_sql(resource_type: str, criterion: Criterion, res: Any) -> ColumnEle
     """
     if isinstance(criterion, IndexMatch):
         tbl = t.INDEX_TABLES[criterion.kind].alias()
-        conds = [_cond_sql(tbl.c[c.column], c) for c in criterion.conds]
+        # Text columns are shielded from other indexes too: a check like "references Organization/A"
+        # must probe the candidate's own rows, not every row in the region that references A.
+        conds = [
+            _cond_sql(_unindexed(tbl.c[c.column]) if _is_text(tbl.c[c.column]) else tbl.c[c.column], c)
+            for c in criterion.conds
+        ]
     elif isinstance(criterion, HasParam) and criterion.present:
         tbl = t.INDEX_TABLES[criterion.kind].alias()
         conds = []
@@ -166,6 +190,8 @@ def criterion_sql(
         if check is not None:
             return check
     if isinstance(criterion, IdIn):
+        if len(criterion.ids) == 1:  # a read by id: `=` needs no expanding IN parameter at execution
+            return res.c.res_id == criterion.ids[0]  # type: ignore[no-any-return]
         return res.c.res_id.in_(list(criterion.ids)) if criterion.ids else false()
     if isinstance(criterion, LastUpdated):
         return _cond_sql(res.c.last_updated, Cond("last_updated", criterion.op, criterion.value))
@@ -191,7 +217,10 @@ def criterion_sql(
 
 
 def where_sql(
-    resource_type: str, criteria: tuple[Criterion, ...], constraints: tuple[Criterion, ...] = ()
+    resource_type: str,
+    criteria: tuple[Criterion, ...],
+    constraints: tuple[Criterion, ...] = (),
+    dialect: Dialect | None = None,
 ) -> ColumnElement[bool]:
     """The WHERE clause of a search: live resources of the type that satisfy every criterion.
 
@@ -201,8 +230,31 @@ def where_sql(
     parts = [_R.c.res_type == resource_type, _R.c.deleted == false()]
     driver = _driver(criteria)
     parts += [criterion_sql(resource_type, c, correlated=i != driver) for i, c in enumerate(criteria)]
-    parts += [criterion_sql(resource_type, c, correlated=True) for c in constraints]
+    parts += [_constraint_sql(resource_type, c, dialect) for c in constraints]
     return and_(true(), *parts)
+
+
+@lru_cache(maxsize=2048)
+def _constraint_sql(resource_type: str, criterion: Criterion, dialect: Dialect | None) -> ColumnElement[bool]:
+    """A policy constraint as SQL, built (and, with a dialect, rendered to text) once per constraint.
+
+    Constraints are deep (a patient's encounters, consents, break-glass ...) and the same for every
+    request of a principal; building their aliases anew, or even walking them for SQLAlchemy's
+    statement cache key, cost more than running them. Rendered once with its values inlined (ids
+    and numbers of our own making, quoted by the dialect), it is a constant SQL fragment that
+    correlates to the outer `fhir_resource`.
+    """
+    clause = criterion_sql(resource_type, criterion, correlated=True)
+    if dialect is None:
+        return clause
+    # Rendered inside a SELECT from fhir_resource, so that its subqueries correlate to it (a
+    # clause compiled alone would put fhir_resource into every subquery's FROM instead).
+    carrier = select(_R.c.res_id).select_from(_R).where(clause)
+    rendered = str(carrier.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    head, sep, where = rendered.partition("\nWHERE ")
+    if not sep or "\nWHERE " in head:
+        return clause
+    return text(f"({where})")  # type: ignore[return-value]
 
 
 def _driver(criteria: tuple[Criterion, ...]) -> int:
@@ -259,7 +311,7 @@ def _sort_sql(key: SortKey) -> Any:
     return [missing.asc(), sub.desc() if key.descending else sub.asc()]
 
 
-def search_sql(query: Query, *, limit: int, offset: int) -> Select[Any]:
+def search_sql(query: Query, *, limit: int, offset: int, dialect: Dialect | None = None) -> Select[Any]:
     """SELECT id, version and content of one page of a search."""
     order: list[Any] = []
     for key in query.sort:
@@ -268,16 +320,16 @@ def search_sql(query: Query, *, limit: int, offset: int) -> Select[Any]:
     order.append(_R.c.res_id.asc())
     return (
         select(_R.c.res_id, _R.c.version_id, _R.c.last_updated, _R.c.content)
-        .where(where_sql(query.resource_type, query.criteria, query.constraints))
+        .where(where_sql(query.resource_type, query.criteria, query.constraints, dialect))
         .order_by(*order)
         .limit(limit)
         .offset(offset)
     )
 
 
-def count_sql(query: Query) -> Select[Any]:
+def count_sql(query: Query, dialect: Dialect | None = None) -> Select[Any]:
     return (
         select(func.count(literal(1)))
         .select_from(_R)
-        .where(where_sql(query.resource_type, query.criteria, query.constraints))
+        .where(where_sql(query.resource_type, query.criteria, query.constraints, dialect))
     )

@@ -174,7 +174,7 @@ class SqlResourceStore:
         )
 
     def search(self, conn: Connection, query: Query, *, limit: int, offset: int) -> list[StoredVersion]:
-        rows = conn.execute(search_sql(query, limit=limit, offset=offset))
+        rows = conn.execute(search_sql(query, limit=limit, offset=offset, dialect=conn.dialect))
         return [
             StoredVersion(
                 query.resource_type,
@@ -194,7 +194,7 @@ class SqlResourceStore:
         r = t.resource.c
         last = ""
         while True:
-            where = where_sql(query.resource_type, query.criteria, query.constraints)
+            where = where_sql(query.resource_type, query.criteria, query.constraints, conn.dialect)
             conds: list[Any] = [where, r.res_id > last]
             if since is not None:
                 conds.append(r.last_updated >= since)
@@ -218,7 +218,7 @@ class SqlResourceStore:
             last = rows[-1].res_id
 
     def count(self, conn: Connection, query: Query) -> int:
-        return int(conn.execute(count_sql(query)).scalar_one())
+        return int(conn.execute(count_sql(query, conn.dialect)).scalar_one())
 
     def outgoing_references(
         self,
@@ -376,6 +376,17 @@ class SqlResourceStore:
             if batch:
                 table = t.INDEX_TABLES[kind]
                 _bulk_insert(conn, table, tuple(c.name for c in table.columns), batch)
+
+    def refresh_statistics(self, conn: Connection) -> None:
+        """Let PostgreSQL's planner see a bulk load (ANALYZE); autovacuum would lag far behind.
+
+        Without it a freshly loaded index table is planned as if empty, and a patient-scoped search
+        that takes milliseconds takes seconds. SQLite's planner is tuned without statistics instead.
+        """
+        if conn.dialect.name != "postgresql":
+            return
+        for table in (t.resource, t.resource_version, *t.INDEX_TABLES.values()):
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     # ---- outbox ------------------------------------------------------------------------------
     def outbox_after(
