@@ -21,6 +21,7 @@ from healthbrain.api.pages import router as pages_router
 from healthbrain.api.responses import FhirResponse
 from healthbrain.api.security_routes import router as security_router
 from healthbrain.api.surveillance_routes import install as install_surveillance
+from healthbrain.api.terminology_routes import install as install_terminology
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError, Issue
 from healthbrain.core.logging import configure_logging
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_router)
     install_mpi(app, repo, dispatcher)  # before the FHIR router: Patient/$match
     install_surveillance(app, repo, dispatcher)  # after the patient index: it resolves residents
+    install_terminology(app, repo, dispatcher)  # before the FHIR router: ValueSet/$expand ...
     app.include_router(fhir_router)
     _install_error_handlers(app)
     return app

@@ -105,6 +105,7 @@ def simulate(
 def ingest(
     path: Annotated[Path, typer.Argument(help="a bundle, NDJSON file or a directory of them")],
     validate: Annotated[bool, typer.Option(help="validate every resource against the R4B models")] = True,
+    mapping: Annotated[Path | None, typer.Option(help="a YAML mapping spec for CSV/Excel exports")] = None,
 ) -> None:
     """Load FHIR data through the repository; each bundle commits atomically and reruns resume."""
     from healthbrain.ingest import ingest_path
@@ -112,6 +113,10 @@ def ingest(
     if not path.exists():
         console.print(f"[red]no such file or directory: {path}[/red]")
         raise typer.Exit(2)
+    if mapping is not None:  # CSV/Excel exports: the logic lives in terminology_cmd / ingest.tabular
+        from healthbrain.cli.terminology_cmd import ingest_tabular
+
+        raise typer.Exit(ingest_tabular(path, mapping, validate))
     repo = _repository(_settings(), validate=validate)
     with _progress() as progress:
         task = progress.add_task("ingesting", total=None)
@@ -178,7 +183,9 @@ from healthbrain.cli import mpi_cmd  # noqa: E402  (patient index: logic lives i
 
 app.add_typer(mpi_cmd.app, name="mpi")
 
+from healthbrain.cli import terminology_cmd  # noqa: E402  (terminology: logic lives in terminology_cmd)
 
+app.add_typer(terminology_cmd.app, name="terminology")
 
 if __name__ == "__main__":
     app()
