@@ -141,6 +141,18 @@ def test_capability_statement_tells_the_truth(client: TestClient) -> None:
         value = "2020" if name in ("birthdate", "death-date", "_lastUpdated") else "x"
         r = client.get(f"{FHIR}/Patient", params={name: value, "_summary": "count"})
         assert r.status_code == 200, name
+    # every advertised type-level operation has a route (a 404 would be "no such endpoint")
+    instance_or_get = {"export", "everything"}  # tested in test_bulk_export / test_everything
+    for rt, res in resources.items():
+        for op in res.get("operation", []):
+            if op["name"] in instance_or_get:
+                continue
+            r = client.post(f"{FHIR}/{rt}/${op['name']}", json={"resourceType": "Parameters"})
+            assert r.status_code != 405, (rt, op["name"])
+            assert r.status_code != 404 or r.json()["issue"][0]["diagnostics"] != "no such endpoint", (rt, op)
+    security = cs["rest"][0]["security"]
+    uris = {e["url"]: e["valueUri"] for e in security["extension"][0]["extension"]}
+    assert uris["token"].endswith("/oauth/token")
 
 
 def test_validate_operation(client: TestClient) -> None:

@@ -73,11 +73,24 @@ def _if_match(request: Request) -> int | None:
 
 
 @router.get("/metadata", summary="CapabilityStatement")
-def metadata(state: StateDep) -> Response:
+def metadata(request: Request, state: StateDep) -> Response:
     from healthbrain import __version__
 
+    # operations are listed when the running app has a route for them, so the statement is true
+    routed: set[tuple[str, str]] = set()
+    for route in request.app.routes:
+        path = str(getattr(route, "path", ""))
+        if path.startswith("/fhir/R4/") and "$" in path:
+            parts = path.removeprefix("/fhir/R4/").split("/")
+            routed.add((parts[0], parts[-1].lstrip("$")))
+    root = str(request.base_url).rstrip("/")
     cs = capability_statement(
-        state.repo.registry, state.settings.api.base_url, __version__, instant(time.time())
+        state.repo.registry,
+        state.settings.api.base_url,
+        __version__,
+        instant(time.time()),
+        routed_operations=frozenset(routed),
+        oauth={"token": f"{root}/oauth/token", "revoke": f"{root}/oauth/revoke"},
     )
     return FhirResponse(cs)
 
