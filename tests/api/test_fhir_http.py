@@ -174,3 +174,13 @@ def test_landing_page_in_chinese_by_default_and_english_on_request(client: TestC
 def test_unknown_route_is_an_operation_outcome(client: TestClient) -> None:
     r = client.get("/fhir/R4/Patient/a/b/c/d")
     assert r.status_code == 404 and outcome_issues(r)
+
+
+def test_errors_are_explained_in_chinese_by_default_and_in_english_on_request(client: TestClient) -> None:
+    r = client.get(f"{FHIR}/Patient/not-there")
+    details = outcome_issues(r)[0]["details"]
+    assert details["coding"][0]["code"] == "fhir.not_found" and details["text"] == "资源不存在或无权查看"
+    r = client.get(f"{FHIR}/Patient/not-there", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert outcome_issues(r)[0]["details"]["text"].startswith("The resource does not exist")
+    r = client.post(f"{FHIR}/Patient", content=b"{broken", headers={"Content-Type": "application/fhir+json"})
+    assert r.status_code == 400 and outcome_issues(r)[0]["details"]["text"] == "JSON 格式错误"

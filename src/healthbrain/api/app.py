@@ -24,6 +24,7 @@ from healthbrain.api.surveillance_routes import install as install_surveillance
 from healthbrain.api.terminology_routes import install as install_terminology
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError, Issue
+from healthbrain.core.i18n import explain, negotiate
 from healthbrain.core.logging import configure_logging
 from healthbrain.core.settings import Settings
 from healthbrain.fhir.events import EventDispatcher
@@ -98,9 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HealthBrainError)
-    async def _hb_error(_request: Request, exc: HealthBrainError) -> Response:
+    async def _hb_error(request: Request, exc: HealthBrainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return FhirResponse(outcome_from_error(exc), status_code=exc.status, headers=headers)
+        language = negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+        text = explain(exc.code, language)
+        return FhirResponse(outcome_from_error(exc, text), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> Response:

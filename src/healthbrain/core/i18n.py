@@ -44,6 +44,12 @@ def translations(language: str) -> gettext.NullTranslations:
     return gettext.NullTranslations()
 
 
+def explain(code: str, language: str) -> str | None:
+    """An error code explained for users in `language` (catalog context "error"), if the catalog has it."""
+    text = translations(language).pgettext("error", code)
+    return None if text == code else text
+
+
 def negotiate(accept_language: str | None, override: str | None = None) -> str:
     """Pick zh_CN or en from a `lang` override or an Accept-Language header; zh_CN by default."""
     for candidate in [override or "", *(accept_language or "").split(",")]:

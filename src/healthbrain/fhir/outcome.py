@@ -30,13 +30,20 @@ def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": listed}
 
 
-def outcome_from_error(error: HealthBrainError) -> dict[str, Any]:
-    """The OperationOutcome for an error, its machine-readable code kept in `details.coding`."""
+def outcome_from_error(error: HealthBrainError, text: str | None = None) -> dict[str, Any]:
+    """The OperationOutcome for an error, its machine-readable code kept in `details.coding`.
+
+    `text` is the error explained in the user's language (zh_CN by default), as `details.text`;
+    `diagnostics` stays the technical English message with its location.
+    """
     outcome = operation_outcome(error.issues)
     for issue in outcome["issue"]:
-        issue["details"] = {
+        details: dict[str, Any] = {
             "coding": [{"system": "https://healthbrain.dev/fhir/CodeSystem/error", "code": error.code}]
         }
+        if text:
+            details["text"] = text
+        issue["details"] = details
     return outcome
 
 
