@@ -16,6 +16,8 @@ from healthbrain.api.auth_routes import router as auth_router
 from healthbrain.api.bulk_routes import router as bulk_router
 from healthbrain.api.deps import AppState
 from healthbrain.api.fhir_routes import router as fhir_router
+from healthbrain.api.governance_routes import build_governance
+from healthbrain.api.governance_routes import install as install_governance
 from healthbrain.api.mpi_routes import install as install_mpi
 from healthbrain.api.pages import router as pages_router
 from healthbrain.api.responses import FhirResponse
@@ -47,13 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
     security = SecurityServices.build(engine, settings.security)
+    governance = build_governance(engine, security, settings, settings.security.anomaly)  # anomaly detection
     protector = security.protector
     # subscribers read through a store that reveals sealed values, like the repository's
     events_store = SqlResourceStore(reveal=protector.reveal_text if protector is not None else None)
     dispatcher = EventDispatcher(engine, settings.events, store=events_store)
     repo = FhirRepository(
         engine,
-        **security.repository_options(),
+        **{**security.repository_options(), "policy": governance.policy(security.policy)},
         validate=settings.validate_on_write,
         base_url=settings.api.base_url,
         default_count=settings.api.default_page_size,
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         security.audit.start()
+        governance.start()
         dispatcher.start()
         exports.start()
         try:
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.stop()
             security.audit.checkpoint_now()
             security.audit.stop()
+            governance.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk_router)
     install_mpi(app, repo, dispatcher)  # before the FHIR router: Patient/$match
     install_surveillance(app, repo, dispatcher)  # after the patient index: it resolves residents
+    install_governance(app, repo, governance)
     install_terminology(app, repo, dispatcher)  # before the FHIR router: ValueSet/$expand ...
     app.include_router(fhir_router)
     _install_error_handlers(app)

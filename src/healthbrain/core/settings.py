@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,35 @@ class EventSettings(BaseModel):
 DEV_MASTER_KEY = "ZGV2ZWxvcG1lbnQtb25seS1tYXN0ZXIta2V5LTMyYiE="
 
 
+class AnomalySettings(BaseModel):
+    """Thresholds of the anomaly rules (defaults suit a county hospital's clinicians)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    monitored_kinds: frozenset[str] = frozenset({"user"})  # people; institution systems sync in bulk
+    timezone: str = "Asia/Shanghai"
+    work_start_hour: int = Field(default=7, ge=0, le=23)
+    work_end_hour: int = Field(default=20, ge=1, le=24)
+    off_hours_min_history: int = Field(default=200, ge=1)  # accesses learned before judging the hour
+    off_hours_max_share: float = Field(default=0.02, ge=0, le=1)  # "normally works days" below this
+    volume_window_seconds: float = Field(default=900, gt=0)
+    volume_floor: int = Field(default=100, ge=1)  # distinct patients per window, without a baseline
+    volume_minimum: int = Field(default=20, ge=1)  # never a spike below this
+    volume_factor: float = Field(default=3.0, gt=1)
+    volume_sigmas: float = Field(default=4.0, gt=0)
+    volume_min_windows: int = Field(default=8, ge=1)  # active windows before the baseline is trusted
+    refused_window_seconds: float = Field(default=600, gt=0)
+    refused_threshold: int = Field(default=5, ge=1)  # distinct patients refused within the window
+    paging_window_seconds: float = Field(default=60, gt=0)
+    paging_threshold: int = Field(default=20, ge=2)  # pages (searches with _offset) within the window
+    watched_patients: frozenset[str] = frozenset()  # VIP and employee Patient ids
+    watch_tags: frozenset[str] = frozenset({"vip", "employee"})  # Patient meta.tag codes
+    cooldown_seconds: float = Field(default=600, ge=0)  # one alert per principal, rule (and patient)
+    block_rules: frozenset[str] = frozenset()  # rules whose finding suspends the principal
+    refresh_seconds: float = Field(default=30, gt=0)  # watch list and block list reload
+
+
 class SecuritySettings(BaseModel):
     """Identity, tokens, access policy, audit and encryption."""
 
@@ -50,6 +79,7 @@ class SecuritySettings(BaseModel):
     break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60)
     audit_flush_seconds: float = Field(default=0.2, gt=0)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    anomaly: AnomalySettings = AnomalySettings()
     # roles that must sign in with a second factor (any role that can read identified data)
     mfa_roles: frozenset[str] = frozenset(
         {"clinician", "nurse", "pharmacist", "cdc-officer", "insurance-auditor", "regional-officer",
