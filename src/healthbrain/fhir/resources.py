@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -14,7 +16,17 @@ ID_RE = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A server-assigned id: a time-ordered UUID (version 7, RFC 9562).
+
+    Ids that grow with time land at the right edge of every index keyed by id, so a bulk load
+    appends instead of touching a random page of each index for every resource (random v4 ids made
+    ingest slow down as the store grew).
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80 | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def instant(ts: float) -> str:
