@@ -17,6 +17,7 @@ from healthbrain.core.context import RequestContext
 from healthbrain.core.errors import HealthBrainError
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.transaction import process_batch, process_transaction
+from healthbrain.ingest.quarantine import FILE_FEED, QuarantineHook
 from healthbrain.storage.tables import ingest_journal
 
 NDJSON_CHUNK = 500
@@ -47,6 +48,7 @@ class IngestSummary:
     # simulator's ground truth ...): listed, not loaded, and not errors
     skipped_files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    quarantined: int = 0  # entries held back by the data-quality quarantine (not loaded)
 
     @property
     def total_resources(self) -> int:
@@ -172,9 +174,17 @@ def as_transaction(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def ingest_path(
-    repo: FhirRepository, ctx: RequestContext, path: Path, progress: Callable[[int, int], None] | None = None
+    repo: FhirRepository,
+    ctx: RequestContext,
+    path: Path,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    quarantine: QuarantineHook | None = None,
 ) -> IngestSummary:
-    """Ingest everything under `path`; each unit commits alone, failures are listed and the rest goes on."""
+    """Ingest everything under `path`; each unit commits alone, failures are listed and the rest goes on.
+
+    With `quarantine`, entries failing hard data-quality rules are held back in the same transaction.
+    """
     summary = IngestSummary()
     started = time.perf_counter()
     files = list_files(path)
@@ -186,7 +196,7 @@ def ingest_path(
             if walking and unit.not_fhir:
                 summary.skipped_files.append(unit.source)
                 continue
-            _ingest_unit(repo, ctx, unit, done_keys, summary)
+            _ingest_unit(repo, ctx, unit, done_keys, summary, quarantine)
         if progress is not None:
             progress(done, len(files))
     if summary.total_resources >= ANALYZE_AFTER:
@@ -197,7 +207,12 @@ def ingest_path(
 
 
 def _ingest_unit(
-    repo: FhirRepository, ctx: RequestContext, unit: Unit, done_keys: set[str], summary: IngestSummary
+    repo: FhirRepository,
+    ctx: RequestContext,
+    unit: Unit,
+    done_keys: set[str],
+    summary: IngestSummary,
+    quarantine: QuarantineHook | None = None,
 ) -> None:
     if unit.error is not None:
         summary.errors.append(unit.error)
@@ -215,9 +230,15 @@ def _ingest_unit(
             )
         )
 
+    source = f"{unit.source[-400:]} {unit.location}".strip()
     try:
         if unit.bundle.get("type") == "batch":
-            results = process_batch(repo, ctx, unit.bundle)
+            bundle = unit.bundle
+            if quarantine is not None:
+                bundle, held = quarantine.hold_before_batch(bundle, feed=FILE_FEED, source=source)
+                summary.quarantined += held
+                entries = bundle.get("entry", [])
+            results = process_batch(repo, ctx, bundle)
             for res, entry in zip(results, entries, strict=True):
                 if res.outcome:
                     summary.errors.append(
@@ -226,7 +247,14 @@ def _ingest_unit(
                 else:
                     summary.resources[str(entry.get("resource", {}).get("resourceType"))] += 1
         else:
-            process_transaction(repo, ctx, unit.bundle, also=journal)
+            bundle, held = unit.bundle, 0
+            also: Callable[[Connection], None] = journal
+            if quarantine is not None:
+                screened = quarantine.screen_unit(bundle, feed=FILE_FEED, source=source)
+                bundle, also, held = screened.bundle, screened.also(journal), screened.held_count
+                entries = bundle["entry"]
+            process_transaction(repo, ctx, bundle, also=also)
+            summary.quarantined += held
             summary.resources.update(
                 str(e.get("resource", {}).get("resourceType"))
                 for e in entries
