@@ -6,16 +6,20 @@ deviations) in the last 49 weeks. For each method and alpha: false-positive rate
 49 weeks without the current outbreak, probability of detecting the current outbreak (any alarm
 in its weeks), delay; R's figures are those of `../shared/data/surveillance/sim/` (R surveillance
 1.20.3), computed on the very same series (bench/r/nsim_series.R re-draws them with R's seeds).
-Also: run time per evaluated week next to R's farringtonFlexible, and the nightly run over
-3,000 counties x 40 diseases of daily counts (bench/surveillance_nightly.py).
+Also: run time per evaluated week next to R's farringtonFlexible, the nightly run over
+3,000 counties x 40 diseases of daily counts (bench/surveillance_nightly.py), and the service
+finding the simulator's injected outbreaks end to end over a year: sensitivity, specificity and
+delay per outbreak next to CIDARS's published 92.7 %, 95.0 % and 2.1 days for HFMD
+(bench/surveillance_sim.py).
 
-    .venv/bin/python bench/surveillance.py [--reps 10] [--skip-nightly]
+    .venv/bin/python bench/surveillance.py [--reps 10] [--skip-nightly] [--skip-sim] [--skip-noufaily]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import shutil
 import subprocess
 import time
@@ -34,6 +38,7 @@ from healthbrain.surveillance.detectors import (
 )
 from healthbrain.surveillance.series import CountSeries
 from surveillance_nightly import run_nightly
+from surveillance_sim import evaluate_region, pooled
 
 from common import DATA, OUT, ROOT, machine, median, save
 
@@ -184,28 +189,13 @@ def timing(rows: list[dict[str, Any]], runs: int = 5, with_r: bool = True) -> di
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--skip-nightly", action="store_true")
-    parser.add_argument("--skip-r-timing", action="store_true")
-    args = parser.parse_args()
-    rows = r_series(args.reps)
+def noufaily_design(reps: int, with_r: bool) -> dict[str, Any]:
+    """The Noufaily design side by side with R (see the module docstring)."""
+    rows = r_series(reps)
     t0 = time.perf_counter()
     ours = [x for r in rows for x in evaluate(r)]
     elapsed = time.perf_counter() - t0
     summary = summarise(ours, r_results())
-    result: dict[str, Any] = {
-        "machine": machine(),
-        "design": "Noufaily et al. 2013: 42 scenarios x reps, 624 weeks, evaluated weeks 576-624",
-        "replicates": len(rows),
-        "evaluation_seconds": round(elapsed, 1),
-        "side_by_side": summary,
-        "timing": timing(rows, with_r=not args.skip_r_timing),
-    }
-    if not args.skip_nightly:
-        result["nightly"] = run_nightly()
-    path = save("surveillance", result)
     print(f"{summary['compared_rows']} (scenario, rep, method, alpha) rows compared with R: "
           f"{summary['identical_fpr']} identical FPR, {summary['identical_detection']} identical detection")  # fmt: skip
     print(f"{'method':22s} {'FPR py':>8s} {'FPR R':>8s} {'POD py':>8s} {'POD R':>8s}")
@@ -213,9 +203,52 @@ def main() -> None:
         print(
             f"{name:22s} {g['fpr_py']:8.4f} {g['fpr_r']:8.4f} {g.get('pod_py', 0):8.4f} {g.get('pod_r', 0):8.4f}"
         )
-    print("timing:", result["timing"])
-    if "nightly" in result:
+    out = {
+        "design": "Noufaily et al. 2013: 42 scenarios x reps, 624 weeks, evaluated weeks 576-624",
+        "replicates": len(rows),
+        "evaluation_seconds": round(elapsed, 1),
+        "side_by_side": summary,
+        "timing": timing(rows, with_r=with_r),
+    }
+    print("timing:", out["timing"])
+    return out
+
+
+def simulated_region(patients: int, seeds: list[int]) -> dict[str, Any]:
+    """The injected outbreaks of several simulated regions found by the service, scored like CIDARS."""
+    runs = [evaluate_region(patients, seed) for seed in seeds]
+    result = {"runs": runs, "pooled": pooled(runs)}
+    p = result["pooled"]
+    print(f"simulated regions: {p['outbreaks']} outbreaks in {p['regions']} regions: sensitivity "
+          f"{p['sensitivity']}, specificity {p['specificity']}, median delay {p['median_delay_days']} d "
+          f"(CIDARS HFMD: {p['cidars_published_hfmd']})")  # fmt: skip
+    for kind, k in p["per_outbreak_kind"].items():
+        print(f"  {kind:24s} detected {k['detected']}/{k['of']}  delays {k['delays']}  cases {k['cases']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--skip-nightly", action="store_true")
+    parser.add_argument("--skip-r-timing", action="store_true")
+    parser.add_argument("--skip-noufaily", action="store_true")
+    parser.add_argument("--skip-sim", action="store_true")
+    parser.add_argument("--sim-patients", type=int, default=4000)
+    parser.add_argument("--sim-seeds", default="7,11,42,5")
+    args = parser.parse_args()
+    previous = OUT / "surveillance.json"  # parts not rerun keep their last figures
+    result: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    result["machine"] = machine()
+    if not args.skip_noufaily:
+        result.update(noufaily_design(args.reps, with_r=not args.skip_r_timing))
+    if not args.skip_sim:
+        seeds = [int(s) for s in args.sim_seeds.split(",")]
+        result["simulated_region"] = simulated_region(args.sim_patients, seeds)
+    if not args.skip_nightly:
+        result["nightly"] = run_nightly()
         print("nightly:", result["nightly"])
+    path = save("surveillance", result)
     print("saved", Path(path).relative_to(ROOT))
 
 

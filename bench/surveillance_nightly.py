@@ -2,7 +2,9 @@
 
 Each night, for every (county, disease) series: EARS C1/C2/C3 on the last day (7-day baseline),
 the CIDARS moving percentile on the last 7 days (3 past years, adjacent weeks, P80), the fixed
-threshold, and Noufaily on the last complete ISO week of the weekly totals (5 past years).
+threshold, Noufaily on the last complete ISO week of the weekly totals (5 past years), and the
+prospective space-time permutation scan over the last 56 days (counties of one city neighbours,
+zones of up to 5 counties, windows up to 7 days, 999 replicates).
 The counts are synthetic (seasonal negative-binomial, mostly sparse as county series are);
 drawing them is timed apart from detection. Two worker processes, one disease at a time each.
 
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from healthbrain.surveillance.adjacency import same_city_adjacency, zone_order
+from healthbrain.surveillance.clusters import ClusterOptions
 from healthbrain.surveillance.detectors import (
     CidarsOptions,
     EarsOptions,
@@ -25,6 +29,7 @@ from healthbrain.surveillance.detectors import (
     detect_farrington_many,
     ears_bounds,
     noufaily_options,
+    scan_zones,
 )
 from healthbrain.surveillance.series import CountSeries
 
@@ -65,13 +70,31 @@ def detect_disease(counts: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _one(args: tuple[int, int]) -> tuple[float, float, dict[str, float]]:
+def county_codes(counties: int) -> list[str]:
+    """Synthetic six-digit codes, ten counties to a prefecture-level city."""
+    return [f"{1000 + i // 10:04d}{i % 10 + 1:02d}" for i in range(counties)]
+
+
+def scan_disease(counts: np.ndarray, order: np.ndarray) -> float:
+    """The nightly scan of one disease over its last 56 days; returns significant clusters."""
+    opts = ClusterOptions()
+    window = counts[:, -opts.study_days :]
+    if window[:, -opts.scan.max_days :].sum() < opts.min_recent:
+        return 0.0
+    found = scan_zones(window, order, opts.scan)
+    return float(sum(c.p_value <= opts.alpha and c.observed >= opts.min_cluster_cases for c in found))
+
+
+def _one(args: tuple[int, int]) -> tuple[float, float, dict[str, float], float]:
     disease, counties = args
     t0 = time.perf_counter()
     counts = draw(disease, counties)
     t1 = time.perf_counter()
     found = detect_disease(counts)
-    return t1 - t0, time.perf_counter() - t1, found
+    t2 = time.perf_counter()
+    order = zone_order(same_city_adjacency(county_codes(counties)), ClusterOptions().scan.max_areas)
+    found["scan_clusters"] = scan_disease(counts, order)
+    return t1 - t0, t2 - t1, found, time.perf_counter() - t2
 
 
 def run_nightly(counties: int = 3000, diseases: int = 40) -> dict[str, Any]:
@@ -81,7 +104,7 @@ def run_nightly(counties: int = 3000, diseases: int = 40) -> dict[str, Any]:
         parts = list(pool.map(_one, [(d, counties) for d in range(diseases)]))
     wall = time.perf_counter() - t0
     alarms: dict[str, float] = {}
-    for _, _, found in parts:
+    for _, _, found, _ in parts:
         for key, value in found.items():
             alarms[key] = alarms.get(key, 0.0) + value
     series = counties * diseases
@@ -93,6 +116,7 @@ def run_nightly(counties: int = 3000, diseases: int = 40) -> dict[str, Any]:
         "drawing_cpu_seconds": round(sum(p[0] for p in parts), 1),
         "detection_cpu_seconds": round(sum(p[1] for p in parts), 1),
         "detection_ms_per_series": round(1000 * sum(p[1] for p in parts) / series, 3),
+        "scan_cpu_seconds": round(sum(p[3] for p in parts), 1),
         "alarm_share": {k: round(v / series, 4) for k, v in sorted(alarms.items())},
     }
 

@@ -79,3 +79,26 @@ def test_a_county_scan_with_999_replicates_takes_seconds() -> None:
     t0 = time.perf_counter()
     scan_space_time(counts, _grid(10), ScanOptions(replicates=999))
     assert time.perf_counter() - t0 < 20
+
+
+def test_the_prospective_replicates_follow_the_full_permutation() -> None:
+    """Drawing only the recent days' counts (multivariate hypergeometric) gives the same null
+    distribution of the maximum LLR as shuffling every case's day."""
+    import dataclasses
+
+    from scipy.stats import ks_2samp
+
+    from healthbrain.surveillance.detectors.scan import _cylinder_sums, _replicate_maxima, _windows
+
+    rng = np.random.default_rng(8)
+    counts = _background(rng, 25, 40)
+    opts = ScanOptions(replicates=400, max_areas=4, max_days=7, seed=3)
+    dist = np.linalg.norm(_grid(5)[:, None, :] - _grid(5)[None, :, :], axis=-1)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :4]
+    windows = _windows(40, opts)
+    total = float(counts.sum())
+    mu = _cylinder_sums(np.outer(counts.sum(axis=1), counts.sum(axis=0)) / total, order, windows)
+    fast = _replicate_maxima(counts, order, windows, mu, total, opts)
+    full = _replicate_maxima(counts, order, windows, mu, total, dataclasses.replace(opts, prospective=False))
+    assert ks_2samp(fast, full).pvalue > 0.01
+    assert abs(np.median(fast) - np.median(full)) < 0.15 * np.median(full)

@@ -1,5 +1,6 @@
-"""Surveillance routes (/api/v1/surveillance): diseases, counts, detection runs, signals and their
-CIDARS workflow, county officers, response times, and the detectors as a stateless service.
+"""Surveillance routes (/api/v1/surveillance): diseases and syndromes, counts (county or township, day
+or ISO week), detection runs (county series and the space-time scan), signals and their CIDARS
+workflow, county officers, response times, weekly forecasts, and the detectors as a stateless service.
 
 Thin: the logic is in healthbrain.surveillance; signals are FHIR resources read through the repository.
 """
@@ -19,9 +20,18 @@ from healthbrain.core.errors import Forbidden, InvalidInput
 from healthbrain.core.i18n import negotiate, translations
 from healthbrain.fhir.events import EventDispatcher
 from healthbrain.fhir.repository import FhirRepository
-from healthbrain.surveillance import DISEASES, SurveillanceService, series_from_counts
+from healthbrain.mpi import PatientIndex
+from healthbrain.surveillance import (
+    BY_KEY,
+    DISEASES,
+    SYNDROME_BY_KEY,
+    SYNDROME_LIST,
+    SurveillanceService,
+    series_from_counts,
+)
 from healthbrain.surveillance.cases import ResidentOf
 from healthbrain.surveillance.detectors import DETECTORS, run_detector
+from healthbrain.surveillance.forecast import WeeklyForecast
 
 router = APIRouter(prefix="/api/v1/surveillance", tags=["Surveillance (传染病监测预警)"])
 READ_ROLES = ("cdc-officer", "provincial-supervisor", "data-scientist")
@@ -35,6 +45,9 @@ STATUS_TEXT = {
     "responded": "Response started",
 }
 CLASS_TEXT = {"A": "Class A", "B": "Class B", "C": "Class C"}
+METHOD_TEXT = {"space_time_scan": "Space-time cluster"}
+MODEL_TEXT = {"seasonal": "Seasonal model", "baseline": "Flat baseline"}
+HISTORY_WEEKS = 26  # weeks of history returned with a forecast
 
 
 def get_service(request: Request) -> SurveillanceService:
@@ -57,21 +70,15 @@ def _actor(ctx: RequestContext) -> str:
 
 
 def _resident_resolver(app: FastAPI) -> ResidentOf | None:
-    """Residents from the patient index when it is installed (one resident, one case)."""
+    """Residents from the patient index when it is installed (one resident, one case), through its
+    public interface: the resolver is all the surveillance service knows of the index."""
     index = getattr(app.state, "mpi", None)
-    if index is None:
-        return None
-
-    def resident(ref: str) -> str | None:
-        with index.engine.connect() as conn:
-            link = index.store.link_of(conn, ref)
-        return None if link is None else str(link.resident_id)
-
-    return resident
+    return index.resident_of if isinstance(index, PatientIndex) else None
 
 
 def install(app: FastAPI, repo: FhirRepository, dispatcher: EventDispatcher) -> None:
-    """Create the service, subscribe it to Condition changes and add the routes."""
+    """Create the service (with the patient index's resident resolver), subscribe it to Condition and
+    Observation changes and add the routes."""
     service = SurveillanceService(repo, resident_of=_resident_resolver(app))
     service.register(dispatcher)
     app.state.surveillance = service
@@ -80,6 +87,7 @@ def install(app: FastAPI, repo: FhirRepository, dispatcher: EventDispatcher) -> 
 
 class DetectIn(BaseModel):
     day: date
+    scan: bool = True  # also the space-time scan across neighbouring counties
 
 
 class AssignIn(BaseModel):
@@ -114,32 +122,138 @@ def diseases(request: Request) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-@router.get("/counts", summary="cases by day of onset for a disease (and county)")
+def _key(disease: str | None, syndrome: str | None) -> str:
+    """The count key of a request naming exactly one known disease or syndrome."""
+    if (disease is None) == (syndrome is None):
+        raise InvalidInput("name either a disease or a syndrome", code="surveillance.key_required")
+    if disease is not None and disease not in BY_KEY:
+        raise InvalidInput(f"unknown disease '{disease}'", code="surveillance.unknown_key")
+    if syndrome is not None and syndrome not in SYNDROME_BY_KEY:
+        raise InvalidInput(f"unknown syndrome '{syndrome}'", code="surveillance.unknown_key")
+    return str(disease or syndrome)
+
+
+def _period(start: date, end: date) -> None:
+    if end < start or (end - start).days > 3660:
+        raise InvalidInput("'to' must follow 'from' by at most ten years", code="surveillance.bad_period")
+
+
+Level = Annotated[str, Query(pattern="^(county|township)$")]
+
+
+@router.get("/syndromes", summary="the syndromes counted (fever, diarrhoea, rash, respiratory)")
+def syndromes(request: Request) -> list[dict[str, Any]]:
+    zh = negotiate(request.headers.get("accept-language")).startswith("zh")
+    return [{"key": s.key, "name": s.name_zh if zh else s.name_en} for s in SYNDROME_LIST]
+
+
+@router.get("/counts", summary="cases of a disease or syndrome by day or ISO week (in a county or township)")
 def counts(
     ctx: ContextDep,
     service: ServiceDep,
-    disease: str,
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
+    disease: str | None = None,
+    syndrome: str | None = None,
     area: str | None = None,
+    level: Level = "county",
+    freq: Annotated[str, Query(pattern="^(day|week)$")] = "day",
 ) -> dict[str, Any]:
     _require(ctx, READ_ROLES)
-    if end < start or (end - start).days > 3660:
-        raise InvalidInput("'to' must follow 'from' by at most ten years", code="surveillance.bad_period")
-    return {"disease": disease, "area": area, "days": service.store.counts(disease, area, start, end)}
+    _period(start, end)
+    key = _key(disease, syndrome)
+    found = service.store.counts(key, area, start, end, level=level, freq=freq)
+    kind = "disease" if key in BY_KEY else "syndrome"
+    return {
+        kind: key,
+        "area": area,
+        "level": level,
+        "freq": freq,
+        "days" if freq == "day" else "weeks": found,
+    }
+
+
+@router.get("/areas", summary="cases of a disease or syndrome per county or township over a period")
+def areas(
+    ctx: ContextDep,
+    service: ServiceDep,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    disease: str | None = None,
+    syndrome: str | None = None,
+    level: Level = "county",
+) -> dict[str, Any]:
+    _require(ctx, READ_ROLES)
+    _period(start, end)
+    key = _key(disease, syndrome)
+    return {"key": key, "level": level, "areas": service.store.totals(key, start, end, level=level)}
+
+
+def _forecast_body(fc: WeeklyForecast, lang: str) -> dict[str, Any]:
+    tr = translations(lang)
+    rows = []
+    for i, horizon in enumerate(fc.horizons):
+        q = {
+            round(float(level), 3): round(float(v), 2)
+            for level, v in zip(fc.levels, fc.values[i], strict=True)
+        }
+        rows.append({
+            "horizon": horizon, "week": fc.targets[i], "median": q.get(0.5),
+            "interval50": [q.get(0.25), q.get(0.75)], "interval95": [q.get(0.025), q.get(0.975)],
+            "quantiles": [{"level": k, "value": v} for k, v in q.items()],
+        })  # fmt: skip
+    tail = slice(max(0, len(fc.weeks) - HISTORY_WEEKS), len(fc.weeks))
+    return {
+        "model": fc.model,
+        "modelLabel": tr.pgettext("surveillance", MODEL_TEXT[fc.model]),
+        "origin": fc.origin,
+        "history": [
+            {"week": w, "cases": float(v)} for w, v in zip(fc.weeks[tail], fc.observed[tail], strict=True)
+        ],
+        "forecasts": rows,
+        "notes": [{"code": n.code, "message": n.message} for n in fc.notes],
+    }
+
+
+@router.get("/forecasts", summary="weekly cases 1–4 weeks ahead: 23 quantiles, 50 % and 95 % intervals")
+def forecasts(
+    request: Request,
+    ctx: ContextDep,
+    service: ServiceDep,
+    disease: str | None = None,
+    syndrome: str | None = None,
+    area: str | None = None,
+    level: Level = "county",
+    as_of: Annotated[date | None, Query(alias="asOf")] = None,
+) -> dict[str, Any]:
+    _require(ctx, READ_ROLES)
+    key = _key(disease, syndrome)
+    fc = service.forecast(key, area, level=level, as_of=as_of)
+    lang = negotiate(request.headers.get("accept-language"))
+    return {"key": key, "area": area, "level": level, **_forecast_body(fc, lang)}
 
 
 @router.post("/detect", summary="run detection for a day: alarms become signals")
 def detect(body: DetectIn, ctx: ContextDep, service: ServiceDep) -> dict[str, Any]:
     _require(ctx, WORK_ROLES)
     summary, ids = service.detect(body.day)
-    return {"day": summary.day, "series": summary.series, "alarms": summary.alarms, "signals": ids}
+    out: dict[str, Any] = {"day": summary.day, "series": summary.series, "alarms": summary.alarms}
+    if body.scan:
+        scan, cluster_ids = service.scan(body.day)
+        out.update(clusters=scan.clusters, clusterSignals=cluster_ids)
+        ids = ids + [c for c in cluster_ids if c not in ids]
+    return {**out, "signals": ids}
 
 
 def _labelled(signal: dict[str, Any], request: Request) -> dict[str, Any]:
     tr = translations(negotiate(request.headers.get("accept-language")))
     label = STATUS_TEXT.get(signal["status"])
-    return {**signal, "statusLabel": tr.pgettext("surveillance", label) if label else signal["status"]}
+    method = METHOD_TEXT.get(signal["method"])
+    return {
+        **signal,
+        "statusLabel": tr.pgettext("surveillance", label) if label else signal["status"],
+        "methodLabel": tr.pgettext("surveillance", method) if method else signal["method"],
+    }
 
 
 @router.get("/signals", summary="signals, newest first")

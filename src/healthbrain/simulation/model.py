@@ -148,12 +148,14 @@ class GroundTruth:
     records: dict[str, str] = field(default_factory=dict)  # Patient/<id> -> person key
     errors: list[InjectedError] = field(default_factory=list)
     outbreaks: list[Outbreak] = field(default_factory=list)
+    extra_outbreaks: list[Outbreak] = field(default_factory=list)  # simulation.outbreaks: HFMD, measles ...
 
     def to_json(self, persons: Mapping[str, Person] | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "records": self.records,
             "errors": [e.to_json() for e in self.errors],
             "outbreaks": [o.to_json() for o in self.outbreaks],
+            "extraOutbreaks": [o.to_json() for o in self.extra_outbreaks],
         }
         if persons is not None:
             doc["persons"] = {key: p.to_json() for key, p in persons.items()}

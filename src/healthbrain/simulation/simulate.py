@@ -25,6 +25,7 @@ from healthbrain.simulation.identity import (
     make_id_card,
 )
 from healthbrain.simulation.model import GroundTruth, Outbreak, Person, Region, RegionConfig
+from healthbrain.simulation.outbreaks import OutbreakInjector
 from healthbrain.simulation.places import MIGRANT_AREA_CODES, PROVINCE_NAME
 from healthbrain.simulation.records import duplicate_record, inject_error, patient_record
 from healthbrain.simulation.region import RegionLayout, Township, build_layout
@@ -71,6 +72,8 @@ class Simulation:
         self.persons: dict[str, Person] = {}
         self.ids = IdAllocator()
         self.planner = Planner(self.layout, self.clock.first, self.clock.length, self.outbreak)
+        self.injector = OutbreakInjector(config.seed, self.layout, self.clock, self.ids, self.outbreak)
+        self.truth.extra_outbreaks.extend(self.injector.outbreaks)
         self._township_cumulative = tuple(accumulate(t.weight for t in self.layout.townships))
         self._id_numbers: set[str] = set()
 
@@ -163,6 +166,7 @@ class Simulation:
             case = recorder.record(chart, visit)
             if case is not None:
                 self.outbreak.conditions.append(f"Condition/{case}")
+        self.injector.inject(person, health, record_of, out)
         return ResidentOutput(person, out)
 
 

@@ -97,6 +97,26 @@ SYNDROMES: Mapping[str, tuple[str, ...]] = {
                     "J15", "J16", "J17", "J18", "J20", "J21", "J22", "R05", "U07.1", "U04", "A37"),
 }  # fmt: skip
 
+
+@dataclass(frozen=True, slots=True)
+class Syndrome:
+    """A syndrome counted for syndromic surveillance: key, names, and the days within which a
+    resident's repeated reports of it are one episode."""
+
+    key: str
+    name_zh: str
+    name_en: str
+    episode_days: int = 7
+
+
+SYNDROME_LIST: tuple[Syndrome, ...] = (
+    Syndrome("fever", "发热症候群", "Fever"),
+    Syndrome("diarrhoea", "腹泻症候群", "Diarrhoea"),
+    Syndrome("rash", "发疹症候群", "Rash"),
+    Syndrome("respiratory", "呼吸道症候群", "Respiratory"),
+)
+# Diseases and syndromes share the key space of cases and counts: their keys differ (tested).
+SYNDROME_BY_KEY: Mapping[str, Syndrome] = {s.key: s for s in SYNDROME_LIST}
 BY_KEY: Mapping[str, Disease] = {d.key: d for d in DISEASES}
 _PREFIXES: tuple[tuple[str, Disease], ...] = tuple(
     sorted(((p, d) for d in DISEASES for p in d.icd10), key=lambda item: -len(item[0]))
@@ -129,3 +149,12 @@ def icd10_codes(condition: Mapping[str, object]) -> list[str]:
             if system is None or system in ICD10_SYSTEMS:
                 out.append(str(coding["code"]))
     return out
+
+
+def episode_days(key: str) -> int:
+    """How many days a resident's reports of a disease or syndrome still belong to one case."""
+    if key in BY_KEY:
+        return BY_KEY[key].episode_days
+    if key in SYNDROME_BY_KEY:
+        return SYNDROME_BY_KEY[key].episode_days
+    return 30

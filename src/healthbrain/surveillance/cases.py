@@ -1,13 +1,14 @@
-"""Case recording: each Condition version with a notifiable-disease code becomes (part of) a case of
-one resident, in the county of the reporting institution, on its day of onset; withdrawn reports
-(entered-in-error, refuted, deleted, recoded) leave their case. Runs as an event subscriber."""
+"""Case recording: each version of a Condition (diagnosis) or laboratory/vital-sign Observation that
+counts towards a notifiable disease or a syndrome becomes (part of) a case of one resident, in the
+county of the reporting institution and the township of the resident's address, on its day of
+onset; withdrawn or corrected reports leave their case. Runs as event subscribers."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from healthbrain.core.context import PurposeOfUse, system_context
@@ -15,42 +16,38 @@ from healthbrain.core.db import begin_write
 from healthbrain.core.errors import HealthBrainError
 from healthbrain.fhir.events import ChangeEvent
 from healthbrain.fhir.repository import FhirRepository
-from healthbrain.surveillance.casedef import BY_KEY, disease_of, icd10_codes
 from healthbrain.surveillance.fhir_out import AREA_SYSTEM
+from healthbrain.surveillance.labdef import LabTest, lab_tests
+from healthbrain.surveillance.reports import Extract, condition_parts, observation_parts
 from healthbrain.surveillance.store import Report, SurveillanceStore
 
 log = logging.getLogger("healthbrain.surveillance")
-WITHDRAWN_STATUSES = frozenset({"entered-in-error", "refuted"})
 UNKNOWN_AREA = "unknown"
 ResidentOf = Callable[[str], str | None]  # Patient/<id> -> resident key of the patient index
+_TOWNSHIP = re.compile(r"([\u4e00-\u9fff]{1,8}?(?:街道|镇|乡))")
 
 
-def _day(value: object) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
-
-
-def report_onset(condition: dict[str, Any]) -> date | None:
-    """Onset day: onsetDateTime (backdated reports count on that day), else the recorded day.
-    An onset after the recorded day is a data error; the recorded day is used instead."""
-    onset, recorded = _day(condition.get("onsetDateTime")), _day(condition.get("recordedDate"))
-    if onset is not None and recorded is not None and onset > recorded:
-        return recorded
-    return onset or recorded
-
-
-def is_withdrawn(condition: dict[str, Any]) -> bool:
-    status = condition.get("verificationStatus", {})
-    codings = status.get("coding", []) if isinstance(status, dict) else []
-    return any(isinstance(c, dict) and c.get("code") in WITHDRAWN_STATUSES for c in codings)
+def township_of(patient: Mapping[str, Any]) -> str | None:
+    """The 街道/乡镇 of a Patient's first address: the first line naming one, else found in the text
+    after the district. None when the record has no address (hospitals often skip it)."""
+    for address in patient.get("address", []) or []:
+        if not isinstance(address, dict):
+            continue
+        for line in address.get("line", []) or []:
+            if isinstance(line, str) and line.endswith(("街道", "镇", "乡")) and len(line) <= 40:
+                return line
+        text = address.get("text")
+        district = address.get("district")
+        if isinstance(text, str):
+            tail = text.split(district, 1)[1] if isinstance(district, str) and district in text else text
+            found = _TOWNSHIP.search(tail)
+            if found:
+                return found.group(1)
+    return None
 
 
 class CaseRecorder:
-    """The Condition subscriber: resolves resident and county, then records the report."""
+    """The Condition and Observation subscriber: resolves resident, county and township, then records."""
 
     def __init__(
         self,
@@ -58,57 +55,65 @@ class CaseRecorder:
         store: SurveillanceStore,
         resident_of: ResidentOf | None = None,
         clock: Callable[[], float] = time.time,
+        tests: Mapping[tuple[str, str], LabTest] | None = None,
     ) -> None:
         self.repo = repo
         self.store = store
         self.resident_of = resident_of
         self.clock = clock
+        self.tests = lab_tests() if tests is None else tests
         self.ctx = system_context(PurposeOfUse.PUBLIC_HEALTH)
         self._area: dict[str, str] = {}
 
     def handle(self, event: ChangeEvent, resource: dict[str, Any] | None) -> None:
         """Record one Condition change (idempotent per resource version)."""
-        source = f"Condition/{event.resource_id}"
-        now = self.clock()
-        disease = None
-        if resource is not None and event.action != "delete":
-            codes = icd10_codes(resource)
-            disease = next((d for d in map(disease_of, codes) if d is not None), None)
-        onset = report_onset(resource) if resource is not None else None
-        active = disease is not None and onset is not None and not is_withdrawn(resource or {})
-        if not active:
-            withdrawal = Report(source, event.version_id, "", "", date.min, "", "", active=False)
-            with begin_write(self.store.engine) as conn:
-                self.store.record(conn, withdrawal, 0, now)
+        live = resource if event.action != "delete" else None
+        self._apply(f"Condition/{event.resource_id}", event.version_id, condition_parts(live))
+
+    def handle_observation(self, event: ChangeEvent, resource: dict[str, Any] | None) -> None:
+        """Record one Observation change: pathogen tests and body temperatures (idempotent)."""
+        live = resource if event.action != "delete" else None
+        self._apply(f"Observation/{event.resource_id}", event.version_id, observation_parts(live, self.tests))
+
+    def _apply(self, source: str, version: int, extract: Extract) -> None:
+        if not extract.relevant:
             return
-        assert disease is not None and onset is not None and resource is not None
-        patient = _reference(resource.get("subject"))
-        if patient is None or not patient.startswith("Patient/"):
+        now = self.clock()
+        if not extract.parts:
+            withdrawal = Report(source, version, "", UNKNOWN_AREA, None, UNKNOWN_AREA, ())
+            with begin_write(self.store.engine) as conn:
+                self.store.record(conn, withdrawal, now)
+            return
+        if extract.patient is None:
             log.info("surveillance.report_without_patient", extra={"fields": {"source": source}})
             return
-        unit, area = self._place(patient)
-        resident = (self.resident_of(patient) if self.resident_of else None) or patient
-        report = Report(source, event.version_id, resident, disease.key, onset, area, unit, active=True)
+        unit, area, township = self._place(extract.patient)
+        resident = (self.resident_of(extract.patient) if self.resident_of else None) or extract.patient
+        report = Report(source, version, resident, area, township, unit, extract.parts)
         with begin_write(self.store.engine) as conn:
-            case_id = self.store.record(conn, report, BY_KEY[disease.key].episode_days, now)
+            if resident != extract.patient and self.store.has_cases(conn, extract.patient):
+                self.store.rekey(conn, extract.patient, resident, now)  # the record was linked since
+            cases = self.store.record(conn, report, now)
         log.info(
-            "surveillance.case_recorded",
-            extra={"fields": {"source": source, "case": case_id, "disease": disease.key, "area": area}},
-        )
+            "surveillance.report_recorded",
+            extra={"fields": {"source": source, "cases": len(cases), "keys": [p.key for p in extract.parts],
+                              "area": area}},
+        )  # fmt: skip
 
-    def _place(self, patient: str) -> tuple[str, str]:
-        """(reporting institution id, county code) of a Patient record's managing organisation."""
+    def _place(self, patient: str) -> tuple[str, str, str | None]:
+        """(reporting institution id, county code, township) of a Patient record."""
         try:
-            record = self.repo.read(self.ctx, "Patient", patient.split("/", 1)[1]).resource
+            record = self.repo.read(self.ctx, "Patient", patient.split("/", 1)[1]).resource or {}
         except HealthBrainError:
-            return UNKNOWN_AREA, UNKNOWN_AREA
-        org = _reference((record or {}).get("managingOrganization"))
-        if org is None:
-            return UNKNOWN_AREA, UNKNOWN_AREA
+            return UNKNOWN_AREA, UNKNOWN_AREA, None
+        township = township_of(record)
+        org = _reference(record.get("managingOrganization"))
+        if org is None or not org.startswith("Organization/"):
+            return UNKNOWN_AREA, UNKNOWN_AREA, township
         org_id = org.split("/", 1)[1]
         if org_id not in self._area:
             self._area[org_id] = self._area_of(org_id)
-        return org_id, self._area[org_id]
+        return org_id, self._area[org_id], township
 
     def _area_of(self, org_id: str) -> str:
         """The GB/T 2260 code of the first organisation up the `partOf` chain that has one."""
@@ -122,7 +127,7 @@ class CaseRecorder:
                 break
             for ident in org.get("identifier", []):
                 if isinstance(ident, dict) and ident.get("system") == AREA_SYSTEM and ident.get("value"):
-                    return str(ident["value"])
+                    return str(ident["value"])[:12]
             parent = _reference(org.get("partOf"))
             current = parent.split("/", 1)[1] if parent else None
         return UNKNOWN_AREA

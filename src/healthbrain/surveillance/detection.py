@@ -1,6 +1,7 @@
 """The detection run: for a day, every disease × county with recent cases is tested with its
 disease's rule (every case for 甲类-like diseases; EARS C2 otherwise, plus the CIDARS moving
-percentile once a year of history exists), and each alarm becomes a signal draft with its evidence."""
+percentile once a year of history exists), and each alarm becomes a signal draft with its evidence.
+The space-time scan across neighbouring counties is in `clusters`."""
 
 from __future__ import annotations
 
@@ -84,11 +85,12 @@ def _draft(disease: str, area: str, series: CountSeries, d: Detection) -> Signal
 
 
 def run_detection(store: SurveillanceStore, day: date) -> RunSummary:
-    """Test every disease × county with a case in the last 60 days; returns the alarms as drafts."""
+    """Test every disease × county with a case in the last 60 days; returns the alarms as drafts.
+    Syndromes are counted but not tested: their baselines swing with every respiratory season."""
     first = store.first_day()
     if first is None or first > day:
         return RunSummary(day.isoformat(), 0, 0, ())
-    pairs = store.active_series(day - timedelta(days=RECENT_DAYS), day)
+    pairs = [(k, a) for k, a in store.active_series(day - timedelta(days=RECENT_DAYS), day) if k in BY_KEY]
     drafts = []
     for disease, area in pairs:
         series = daily_series(store, disease, area, first, day)

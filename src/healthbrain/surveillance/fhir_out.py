@@ -31,8 +31,16 @@ def _component(code: str, value: float | None) -> dict[str, Any] | None:
     }
 
 
+def _area_component(code: str, area: str) -> dict[str, Any]:
+    return {
+        "code": {"coding": [{"system": SIGNAL_SYSTEM, "code": code}]},
+        "valueCodeableConcept": {"coding": [{"system": AREA_SYSTEM, "code": area}]},
+    }
+
+
 def evidence_observation(draft: SignalDraft, signal_id: str) -> dict[str, Any]:
-    """The numbers behind a signal: observed count, expected, threshold, p-value, county, window."""
+    """The numbers behind a signal: observed count, expected, threshold, p-value, county, and for a
+    space-time cluster its counties (`cluster-area`, the centre first) and its window."""
     comps = [
         c
         for c in (
@@ -42,11 +50,14 @@ def evidence_observation(draft: SignalDraft, signal_id: str) -> dict[str, Any]:
         )
         if c is not None
     ]
-    comps.append(
-        {
-            "code": {"coding": [{"system": SIGNAL_SYSTEM, "code": "area"}]},
-            "valueCodeableConcept": {"coding": [{"system": AREA_SYSTEM, "code": draft.area}]},
-        }
+    comps.append(_area_component("area", draft.area))
+    cluster = [str(a) for a in draft.evidence.get("areas", [])]
+    comps.extend(_area_component("cluster-area", a) for a in cluster)
+    window = draft.evidence.get("window")
+    effective: dict[str, Any] = (
+        {"effectivePeriod": {"start": window["start"], "end": window["end"]}}
+        if isinstance(window, dict)
+        else {"effectiveDateTime": draft.day}
     )
     return {
         "resourceType": "Observation",
@@ -54,7 +65,7 @@ def evidence_observation(draft: SignalDraft, signal_id: str) -> dict[str, Any]:
         "status": "final",
         "category": [{"coding": [{"system": SIGNAL_SYSTEM, "code": "aberration-evidence"}]}],
         "code": _disease(draft.disease),
-        "effectiveDateTime": draft.day,
+        **effective,
         "method": {"coding": [{"system": METHOD_SYSTEM, "code": draft.method}]},
         "valueQuantity": {"value": float(draft.observed), "unit": "cases", "system": UCUM, "code": "1"},
         "component": comps,
@@ -65,6 +76,7 @@ def detected_issue(draft: SignalDraft, signal_id: str, evidence_ref: str, issued
     """The signal: an early-warning DetectedIssue about a disease in a county, with its evidence."""
     d = BY_KEY.get(draft.disease)
     severity = "high" if d is not None and d.klass == "A" else "moderate"
+    areas = "+".join(str(a) for a in draft.evidence.get("areas", [])) or draft.area
     return {
         "resourceType": "DetectedIssue",
         "identifier": [{"system": SIGNAL_ID_SYSTEM, "value": signal_id}],
@@ -72,7 +84,7 @@ def detected_issue(draft: SignalDraft, signal_id: str, evidence_ref: str, issued
         "code": {"coding": [{"system": SIGNAL_SYSTEM, "code": "aberration", "display": "传染病预警信号"}]},
         "severity": severity,
         "identifiedDateTime": issued,
-        "detail": f"{d.name_zh if d else draft.disease} {draft.area} {draft.day}: {draft.method}",
+        "detail": f"{d.name_zh if d else draft.disease} {areas} {draft.day}: {draft.method}",
         "evidence": [
             {"code": [_disease(draft.disease)], "detail": [{"reference": evidence_ref}]},
         ],

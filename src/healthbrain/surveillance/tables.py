@@ -1,4 +1,4 @@
-"""The surveillance service's tables (surv_*): cases, their source reports, daily counts, signals."""
+"""The surveillance service's tables (surv_*): cases, their reports, counts by area and period, signals."""
 
 from __future__ import annotations
 
@@ -13,42 +13,54 @@ metadata = MetaData(
 )
 AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
 
-# One case per resident, disease and episode; withdrawn when all its reports are withdrawn.
+# One case per resident, disease (or syndrome) and episode; withdrawn when all its reports are withdrawn.
 case = Table(
     "surv_case",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("resident", String(80), nullable=False),  # resident key (patient index) or Patient reference
-    Column("disease", String(40), nullable=False),
+    Column("disease", String(40), nullable=False),  # disease or syndrome key
     Column("onset", String(10), nullable=False),  # ISO date of onset (earliest report of the episode)
     Column("area", String(12), nullable=False),  # county code (GB/T 2260)
     Column("unit", String(80), nullable=False),  # reporting institution (Organization id)
     Column("status", String(12), nullable=False),  # active | withdrawn
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("township", String(40), nullable=True),  # 街道/乡镇 of the resident's address, when known
+    Column("lab_confirmed", Integer, nullable=False, server_default="0"),  # an active positive lab report
     Index("ix_surv_case_resident_disease", "resident", "disease", "onset"),
 )
 
-# Each report (Condition) that was attributed to a case, at its latest version.
-case_source = Table(
-    "surv_case_source",
+# Each report (a Condition or a laboratory Observation) attributed to a case, per key, at its latest version.
+case_report = Table(
+    "surv_case_report",
     metadata,
-    Column("source", String(80), primary_key=True),  # Condition/<id>
+    Column("source", String(80), primary_key=True),  # Condition/<id> | Observation/<id>
+    Column("key", String(40), primary_key=True),  # disease or syndrome key
     Column("version", Integer, nullable=False),
-    Column("case_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=False),  # "" while held (a confirming result without a case)
+    Column("resident", String(80), nullable=False),
+    # diagnosis | lab (a case by itself) | confirm (a lab result that only confirms a case) | vital
+    Column("kind", String(12), nullable=False),
     Column("onset", String(10), nullable=False),
-    Column("status", String(12), nullable=False),  # active | withdrawn
-    Index("ix_surv_case_source_case", "case_id"),
+    Column("township", String(40), nullable=True),
+    Column("status", String(12), nullable=False),  # active | held | withdrawn
+    Index("ix_surv_case_report_case", "case_id"),
+    Index("ix_surv_case_report_held", "resident", "key", "status"),
 )
 
-# Active cases by disease, county and day of onset, maintained with every case change.
-daily_count = Table(
-    "surv_daily_count",
+# Active cases by key, frequency (day | week), level (county | township), area and period (ISO date or
+# ISO week 2025-W07), maintained with every case change. Township areas are "<county>/<township>".
+count = Table(
+    "surv_count",
     metadata,
-    Column("disease", String(40), primary_key=True),
-    Column("area", String(12), primary_key=True),
-    Column("day", String(10), primary_key=True),
+    Column("key", String(40), primary_key=True),
+    Column("freq", String(4), primary_key=True),
+    Column("level", String(8), primary_key=True),
+    Column("area", String(64), primary_key=True),
+    Column("period", String(10), primary_key=True),
     Column("cases", Integer, nullable=False),
+    Index("ix_surv_count_period", "freq", "level", "period"),
 )
 
 # A signal and its CIDARS workflow: new -> assigned -> verifying -> confirmed | excluded -> responded.

@@ -13,7 +13,7 @@ from healthbrain.surveillance.detectors.farrington import (
 )
 from healthbrain.surveillance.detectors.registry import DETECTORS, detector_options, run_detector
 from healthbrain.surveillance.detectors.result import Detection, Note
-from healthbrain.surveillance.detectors.scan import Cluster, ScanOptions, scan_space_time
+from healthbrain.surveillance.detectors.scan import Cluster, ScanOptions, scan_space_time, scan_zones
 from healthbrain.surveillance.detectors.threshold import ThresholdOptions, detect_threshold
 
 __all__ = [
@@ -42,4 +42,5 @@ __all__ = [
     "noufaily_options",
     "run_detector",
     "scan_space_time",
+    "scan_zones",
 ]

@@ -10,6 +10,7 @@ surveillance (SaTScan's prospective space-time permutation analysis).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -95,7 +96,7 @@ def _cylinder_sums(counts: FloatArray, order: IntArray, windows: list[tuple[int,
 def scan_space_time(
     counts: FloatArray, coords: FloatArray, options: ScanOptions | None = None
 ) -> list[Cluster]:
-    """Find space-time clusters of cases.
+    """Find space-time clusters of cases, circles being each area with its nearest neighbours.
 
     Args:
         counts: (areas, days) case counts; the last day is the most recent.
@@ -107,29 +108,58 @@ def scan_space_time(
         with its Monte Carlo p-value; empty when no cylinder has more cases than expected.
     """
     opts = options or ScanOptions()
+    counts = _checked(counts)
+    if coords.shape != (counts.shape[0], 2) or not np.isfinite(coords).all():
+        raise InvalidInput("coords must be finite, areas × 2", code="surveillance.bad_scan_input")
+    k = min(opts.max_areas, counts.shape[0])
+    dist = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
+    return scan_zones(counts, np.argsort(dist, axis=1, kind="stable")[:, :k], opts)
+
+
+def scan_zones(counts: FloatArray, order: IntArray, options: ScanOptions | None = None) -> list[Cluster]:
+    """Find space-time clusters with the zones given: row i lists area i's neighbours in order of
+    closeness (itself first), as SaTScan's non-Euclidean neighbours file; the zones of centre i
+    are its first 1, 2, ... entries. Rows shorter than the longest are padded with -1.
+
+    Args:
+        counts: (areas, days) case counts; the last day is the most recent.
+        order: (areas, k) area indices, -1 for padding; at most `options.max_areas` are used.
+        options: see `ScanOptions`.
+    """
+    opts = options or ScanOptions()
+    counts = _checked(counts)
+    areas = counts.shape[0]
+    order = np.asarray(order, dtype=np.int64)
+    if order.ndim != 2 or order.shape[0] != areas or order.shape[1] < 1 or (order >= areas).any():
+        raise InvalidInput("order must list, for each area, area indices", code="surveillance.bad_scan_input")
+    if counts.sum() == 0:
+        return []
+    # Padding points at an extra area without cases, so padded zones repeat the previous zone.
+    padded = np.vstack([counts, np.zeros((1, counts.shape[1]))])
+    order = np.where(order < 0, areas, order)[:, : opts.max_areas]
+    return _scan(padded, order, opts, areas)
+
+
+def _checked(counts: FloatArray) -> FloatArray:
     counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 2 or coords.shape != (counts.shape[0], 2):
-        raise InvalidInput(
-            "counts must be areas × days and coords areas × 2", code="surveillance.bad_scan_input"
-        )
+    if counts.ndim != 2:
+        raise InvalidInput("counts must be areas × days", code="surveillance.bad_scan_input")
     if (counts < 0).any() or not np.isfinite(counts).all() or (counts != np.round(counts)).any():
         raise InvalidInput("counts must be non-negative whole numbers", code="surveillance.bad_scan_input")
-    if not np.isfinite(coords).all():
-        raise InvalidInput("coordinates must be finite", code="surveillance.bad_scan_input")
+    return counts
+
+
+def _scan(counts: FloatArray, order: IntArray, opts: ScanOptions, real_areas: int) -> list[Cluster]:
     total = float(counts.sum())
     if total == 0:
         return []
-    areas, days = counts.shape
-    k = min(opts.max_areas, areas)
-    dist = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
-    order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    windows = _windows(days, opts)
+    windows = _windows(counts.shape[1], opts)
     expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / total
     mu = _cylinder_sums(expected, order, windows)
     observed = _cylinder_sums(counts, order, windows)
     llr = _llr(observed, mu, total)
     maxima = _replicate_maxima(counts, order, windows, mu, total, opts)
-    return _clusters(llr, mu, observed, order, windows, maxima, opts)
+    return _clusters(llr, mu, observed, order, windows, maxima, opts, real_areas)
 
 
 def _replicate_maxima(
@@ -141,6 +171,8 @@ def _replicate_maxima(
     opts: ScanOptions,
 ) -> FloatArray:
     """Largest LLR of each permuted data set (days shuffled among the cases)."""
+    if opts.prospective:
+        return _recent_maxima(counts, order, mu, total, opts)
     rng = np.random.default_rng(opts.seed)
     areas, days = counts.shape
     flat = counts.astype(np.int64).ravel()
@@ -154,6 +186,34 @@ def _replicate_maxima(
     return maxima
 
 
+def _recent_maxima(
+    counts: FloatArray, order: IntArray, mu: FloatArray, total: float, opts: ScanOptions
+) -> FloatArray:
+    """The prospective scan's replicates: only the last `max_days` days enter a cylinder, so only
+    their permuted counts are drawn. Shuffling days among the cases puts a uniformly random subset
+    of the cases not yet placed on each recent day: per area, a multivariate hypergeometric draw
+    with the day's total, the same distribution as the full permutation at a cost independent of
+    the number of cases (millions of cases on a province's busiest diseases)."""
+    rng = np.random.default_rng(opts.seed)
+    areas, days = counts.shape
+    recent = min(opts.max_days, days)
+    day_totals = counts.sum(axis=0)[-recent:].astype(np.int64)
+    area_totals = counts.sum(axis=1).astype(np.int64)
+    # "count" is fast for few cases, "marginals" for many (numpy's cost models).
+    method: Literal["count", "marginals"] = "count" if area_totals.sum() < 100 * areas else "marginals"
+    windows = _windows(recent, opts)
+    maxima = np.empty(opts.replicates)
+    drawn = np.empty((areas, recent))
+    for r in range(opts.replicates):
+        left = area_totals.copy()
+        for j in range(recent):
+            day = rng.multivariate_hypergeometric(left, int(day_totals[j]), method=method)
+            drawn[:, j] = day
+            left -= day
+        maxima[r] = _llr(_cylinder_sums(drawn, order, windows), mu, total).max()
+    return maxima
+
+
 def _clusters(
     llr: FloatArray,
     mu: FloatArray,
@@ -162,6 +222,7 @@ def _clusters(
     windows: list[tuple[int, int]],
     maxima: FloatArray,
     opts: ScanOptions,
+    real_areas: int,
 ) -> list[Cluster]:
     found: list[Cluster] = []
     used: set[int] = set()
@@ -174,6 +235,7 @@ def _clusters(
         if value <= 0:
             break
         members = order[centre, : size + 1]
+        members = members[members < real_areas]
         if used & set(members.tolist()):
             continue
         used.update(members.tolist())

@@ -17,17 +17,27 @@ from healthbrain.surveillance.forecast.seasonal import (
     fit_seasonal,
     forecast_seasonal,
 )
+from healthbrain.surveillance.forecast.weekly import (
+    WeeklyForecast,
+    forecast_weekly,
+    history_weeks,
+    last_complete_week,
+)
 
 __all__ = [
     "FLUSIGHT_QUANTILES",
     "ForecastOptions",
     "QuantileForecast",
     "SeasonalModel",
+    "WeeklyForecast",
     "WeeklySeries",
     "climatology",
     "fit_seasonal",
     "flat_baseline",
     "forecast_seasonal",
+    "forecast_weekly",
+    "history_weeks",
     "interval_coverage",
+    "last_complete_week",
     "weighted_interval_score",
 ]
