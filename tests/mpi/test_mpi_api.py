@@ -7,7 +7,9 @@ from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from healthbrain.mpi import tables as mt
 from healthbrain.mpi.match_op import MATCH_GRADE
 from healthbrain.simulation import make_id_card
 
@@ -59,6 +61,16 @@ def test_match_grades_candidates_and_a_resident_gathers_every_institutions_recor
     assert {e["resource"]["id"] for e in r.json()["entry"]} == {first, second}
     resident = client.get(f"/api/v1/mpi/residents/{one['resident']}").json()
     assert resident["golden"]["idNumber"] == ID and len(resident["links"]) == 2
+    # the deployed index sealed what it keeps: none of it is readable in its own tables
+    with client.app.state.mpi.engine.connect() as conn:  # type: ignore[attr-defined]
+        dump = "\n".join(
+            "\x1f".join(str(v) for v in row)
+            for table in mt.metadata.sorted_tables
+            for row in conn.execute(select(table))
+        )
+    assert dump and not [
+        v for v in ("黄建国", "黃建國", ID, ID[:5] + "9" + ID[6:], "13512345678") if v in dump
+    ]
 
 
 def test_bad_match_input_is_a_400_with_every_problem_located(client: TestClient) -> None:

@@ -28,8 +28,10 @@ from healthbrain.mpi import (
     parse_match_request,
     register_subscriber,
     relink,
+    sealer_for,
     unlink,
 )
+from healthbrain.security import SecurityServices
 from healthbrain.security.roles import require_role
 
 router = APIRouter(tags=["Patient index (EMPI)"])
@@ -87,8 +89,12 @@ IndexDep = Annotated[PatientIndex, Depends(get_index)]
 
 def install(app: FastAPI, repo: FhirRepository, dispatcher: EventDispatcher) -> None:
     """Open the index, subscribe it to Patient changes and add the routes (before the FHIR router,
-    so that /fhir/R4/Patient/$match is not taken for a read of a Patient called "$match")."""
-    index = open_index(repo.engine)
+    so that /fhir/R4/Patient/$match is not taken for a read of a Patient called "$match").
+
+    The index seals its identifying rows with the deployment's key ring (`app.state.hb.security`).
+    """
+    security: SecurityServices = app.state.hb.security
+    index = open_index(repo.engine, sealer=sealer_for(security))
     register_subscriber(index, dispatcher)
     app.state.mpi = index
     app.include_router(router)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.settings import Settings
-from healthbrain.mpi import PatientIndex, open_index, relink
+from healthbrain.mpi import PatientIndex, open_index, relink, reseal, sealer_for
 from healthbrain.mpi import tables as mt
 from healthbrain.mpi.sources import stored_patients
 from healthbrain.security import SecurityServices
@@ -25,7 +25,8 @@ def _index() -> tuple[PatientIndex, SecurityServices]:
     settings = Settings()
     engine = create_db_engine(settings.database_url)
     upgrade_database(engine)
-    return open_index(engine), SecurityServices.build(engine, settings.security)
+    security = SecurityServices.build(engine, settings.security)
+    return open_index(engine, sealer=sealer_for(security)), security
 
 
 @app.command("relink")
@@ -41,6 +42,21 @@ def relink_cmd(
         f"({summary.moved:,} moved, {summary.reviews:,} to review, "
         f"{summary.candidate_pairs:,} pairs compared, "
         f"{summary.seconds:.1f} s)"
+    )
+
+
+@app.command("reseal")
+def reseal_cmd() -> None:
+    """Seal again the index's rows still under a retired data key (after `admin rotate-keys --purpose
+    data`), and seal rows stored before encryption was on. Online; safe to run twice."""
+    index, security = _index()
+    if not security.settings.encrypt_identifiers:
+        console.print("[yellow]identifier encryption is off: nothing to seal[/yellow]")
+        raise typer.Exit(1)
+    summary = reseal(index)
+    console.print(
+        f"[green]{summary.total:,} rows sealed under the active data key[/green] "
+        f"({summary.records:,} records, {summary.residents:,} residents, {summary.models:,} models)"
     )
 
 

@@ -179,3 +179,33 @@ def date_levels(column: str, *, name: str | None = None) -> Comparison:
 
     sql = partial(sql_levels.date_levels_sql, column)
     return Comparison(name or column, labels, compute, (column,), None, column, sql)
+
+
+def nested_levels(
+    name: str, columns: Sequence[str], labels: Sequence[str] | None = None, *, tf: bool = False
+) -> Comparison:
+    """Levels by the finest of nested parts that agree: else, then `columns` from coarsest to finest.
+
+    For hierarchical values: a postcode's area, district, sector and whole code; an address's
+    district, township, community and home. Missing when the coarsest part is missing on either
+    side; with `tf`, the top level (the finest part) is adjusted by its value's frequency.
+    """
+    if not columns:
+        raise InvalidInput("nested levels need at least one column", code="mpi.bad_comparison")
+    names = tuple(labels) if labels is not None else ("else", *(f"same {c}" for c in columns))
+    if len(names) != len(columns) + 1:
+        raise InvalidInput(
+            "nested levels need one label per column, and one for else", code="mpi.bad_comparison"
+        )
+
+    def compute(frame: RecordFrame, i: IntArray, j: IntArray) -> Levels:
+        out = np.zeros(len(i), dtype=np.int8)
+        for level, column in enumerate(columns, start=1):
+            codes = frame.code(column)
+            out[(codes[i] == codes[j]) & (codes[i] >= 0)] = level
+        out[missing(frame, (columns[0],), i, j)] = NULL
+        return out
+
+    finest = columns[-1]
+    sql = partial(sql_levels.nested_levels_sql, tuple(columns))
+    return Comparison(name, names, compute, tuple(columns), finest if tf else None, finest, sql)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from healthbrain.core.db import begin_write
 from healthbrain.core.errors import InvalidInput
 from healthbrain.mpi.features import chinese_frame
+from healthbrain.mpi.frame import RecordFrame
 from healthbrain.mpi.golden import golden_record
 from healthbrain.mpi.guards import reason_names
 from healthbrain.mpi.keys import probe_keys, stored_keys
@@ -26,6 +27,7 @@ from healthbrain.mpi.model import MatchModel
 from healthbrain.mpi.pipeline import LinkSettings, decide
 from healthbrain.mpi.records import PatientRecord, patient_record
 from healthbrain.mpi.scoring import ScoredPairs, score_pairs
+from healthbrain.mpi.sealing import Sealer
 from healthbrain.mpi.store import LinkRow, MpiStore, pair_key
 
 log = logging.getLogger("healthbrain.mpi")
@@ -98,22 +100,26 @@ class PatientIndex:
         *,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_resident_id,
+        sealer: Sealer | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.model = model
         self.clock = clock
         self.new_id = new_id
-        self.store = MpiStore()
+        self.store = MpiStore(sealer)  # identifying rows sealed at rest when given the key ring
 
     # ---- scoring against stored records ------------------------------------------------------------
     def candidates_of(self, conn: Connection, record: PatientRecord) -> tuple[list[Candidate], list[LinkRow]]:
         """Score `record` against every stored record sharing a blocking key."""
-        frame = chinese_frame([record])
-        refs = self.store.candidates(conn, probe_keys(frame, self.settings.blocking, 0), record.ref)
-        rows = list(self.store.links(conn, refs).values())
+        keys = probe_keys(chinese_frame([record]), self.settings.blocking, 0)
+        _, rows = self.store.arrival(conn, record.ref, keys)
+        return self.score_against(record, rows), rows
+
+    def score_against(self, record: PatientRecord, rows: Sequence[LinkRow]) -> list[Candidate]:
+        """Candidates of `record` among stored `rows`, best first, graded and explained."""
         if not rows:
-            return [], []
+            return []
         frame = chinese_frame([record, *(r.record for r in rows)])
         right = np.arange(1, len(rows) + 1, dtype=np.int64)
         left = np.zeros(len(rows), dtype=np.int64)
@@ -137,7 +143,7 @@ class PatientIndex:
                 )
             )
         out.sort(key=lambda c: -c.weight)
-        return out, rows
+        return out
 
     # ---- incremental -------------------------------------------------------------------------------
     def ingest(self, resource: dict[str, Any], version: int = 1, actor: str = SYSTEM) -> LinkOutcome:
@@ -147,14 +153,17 @@ class PatientIndex:
             return self._ingest(conn, record, actor)
 
     def _ingest(self, conn: Connection, record: PatientRecord, actor: str) -> LinkOutcome:
+        # Round trips are what an arrival costs on a networked database: one query brings the
+        # record's own link and its candidates', and writes of new rows skip the update-first probe.
         now = self.clock()
-        previous = self.store.link_of(conn, record.ref)
+        own = chinese_frame([record])
+        previous, rows = self.store.arrival(conn, record.ref, probe_keys(own, self.settings.blocking, 0))
         if previous is not None and previous.version >= record.version > 0:
             return LinkOutcome(record.ref, previous.resident_id, previous.state, previous.score)
         if previous is not None and previous.state == "manual":
-            self._store_record(conn, record, previous.resident_id, "manual", previous.score, now)
+            self._store_record(conn, record, previous.resident_id, "manual", previous.score, now, own, True)
             return LinkOutcome(record.ref, previous.resident_id, "manual", previous.score)
-        candidates, _ = self.candidates_of(conn, record)
+        candidates = self.score_against(record, rows)
         verdicts = self.store.decisions(conn, [record.ref])
         forced = [c for c in candidates if verdicts.get(pair_key(record.ref, c.patient_ref)) == "match"]
         banned = {
@@ -173,7 +182,7 @@ class PatientIndex:
         else:
             target = self._own_resident(conn, previous)
             state, score = "possible" if any(c.grade != "certainly-not" for c in candidates) else "auto", None
-        self._store_record(conn, record, target, state, score, now)
+        self._store_record(conn, record, target, state, score, now, own, previous is not None)
         reviews = 0
         for c in candidates:
             if (
@@ -185,7 +194,13 @@ class PatientIndex:
                     conn, record.ref, c.patient_ref, c.probability, c.weight, c.reasons, c.fields, now
                 )
                 reviews += 1
-        self._refresh_golden(conn, {target} | ({previous.resident_id} if previous else set()), now)
+        stale = {previous.resident_id} if previous else set()
+        if not residents and (previous is None or target != previous.resident_id):
+            # a new resident holding this record alone: its golden record needs no reading back
+            self.store.put_resident(conn, target, golden_record([record]), now, exists=False)
+        else:
+            stale.add(target)
+        self._refresh_golden(conn, stale, now)
         if (
             previous is not None
             and previous.resident_id != target
@@ -212,16 +227,26 @@ class PatientIndex:
         state: str,
         score: float | None,
         now: float,
+        frame: RecordFrame | None = None,
+        exists: bool | None = None,
     ) -> None:
-        self.store.put_link(conn, record, resident_id, state, score, now)
-        frame = chinese_frame([record])
-        self.store.set_keys(conn, record.ref, stored_keys(frame, self.settings.blocking, 0))
+        """Write the record's link and blocking keys (`frame`: its features, if already made;
+        `exists`: whether it has a stored link, when known)."""
+        self.store.put_link(conn, record, resident_id, state, score, now, exists)
+        keys = stored_keys(frame if frame is not None else chinese_frame([record]), self.settings.blocking, 0)
+        self.store.set_keys(conn, record.ref, keys, fresh=exists is False)
 
     def _refresh_golden(self, conn: Connection, resident_ids: set[str], now: float) -> None:
         for rid in resident_ids:
             members = self.store.members(conn, rid)
             if members:
                 self.store.put_resident(conn, rid, golden_record([m.record for m in members]), now)
+
+    def resident_of(self, patient_ref: str) -> str | None:
+        """The resident a Patient record (`Patient/<id>`) is linked to; None if it is not indexed."""
+        with self.engine.connect() as conn:
+            link = self.store.link_of(conn, patient_ref)
+        return None if link is None else link.resident_id
 
     def remove(self, patient_ref: str, actor: str = SYSTEM) -> None:
         """Forget a deleted Patient: its link, keys and open reviews; its resident keeps the rest."""

@@ -21,8 +21,8 @@ from healthbrain.mpi.guards import reason_names
 from healthbrain.mpi.index import SYSTEM, PatientIndex, explain
 from healthbrain.mpi.keys import stored_keys
 from healthbrain.mpi.pipeline import LinkResult, link_records
-from healthbrain.mpi.records import PatientRecord, record_to_json
-from healthbrain.mpi.store import LinkRow, _dumps, pair_key
+from healthbrain.mpi.records import PatientRecord
+from healthbrain.mpi.store import LinkRow, pair_key
 from healthbrain.mpi.training import train_model
 
 log = logging.getLogger("healthbrain.mpi")
@@ -150,9 +150,9 @@ def _write_links(
         link_rows.append({
             "patient_ref": record.ref, "resident_id": rid, "state": state, "score": None,
             "version": record.version,
-            "source": record.source[:64], "record": _dumps(record_to_json(record)), "updated_at": now,
+            "source": record.source[:64], "record": index.store.record_text(record), "updated_at": now,
         })  # fmt: skip
-        key_rows.extend({"key": key, "patient_ref": record.ref} for key in dict.fromkeys(
+        key_rows.extend({"key": key, "patient_ref": record.ref} for key in index.store.stored_keys(
             stored_keys(frame, index.settings.blocking, k)))  # type: ignore[arg-type]  # fmt: skip
     for start in range(0, len(link_rows), 5000):
         conn.execute(insert(t.link), link_rows[start : start + 5000])

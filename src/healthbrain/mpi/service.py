@@ -14,6 +14,8 @@ from healthbrain.mpi.chinese import chinese_settings
 from healthbrain.mpi.index import PatientIndex
 from healthbrain.mpi.model import MatchModel
 from healthbrain.mpi.pipeline import LinkSettings
+from healthbrain.mpi.sealing import KeyRingSealer, PlainSealer, Sealer
+from healthbrain.security import SecurityServices
 
 log = logging.getLogger("healthbrain.mpi")
 SUBSCRIBER = "mpi.patient-index"
@@ -26,9 +28,20 @@ def default_model() -> MatchModel:
     return MatchModel.from_json(orjson.loads(raw))
 
 
-def open_index(engine: Engine, settings: LinkSettings | None = None) -> PatientIndex:
-    """A PatientIndex on `engine` with the active stored model (or the default one)."""
-    index = PatientIndex(engine, settings or chinese_settings(), default_model())
+def sealer_for(security: SecurityServices) -> Sealer:
+    """How the deployment keeps the index's identifying rows: sealed with its key ring when
+    identifiers are encrypted at rest (the default), as they are otherwise."""
+    return KeyRingSealer(security.keys) if security.settings.encrypt_identifiers else PlainSealer()
+
+
+def open_index(
+    engine: Engine, settings: LinkSettings | None = None, *, sealer: Sealer | None = None
+) -> PatientIndex:
+    """A PatientIndex on `engine` with the active stored model (or the default one).
+
+    Entry points pass `sealer_for(security)`; without a sealer rows are stored unsealed (tests).
+    """
+    index = PatientIndex(engine, settings or chinese_settings(), default_model(), sealer=sealer)
     with engine.connect() as conn:
         stored = index.store.active_model(conn)
     if stored is not None:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, union_all, update
 
 from healthbrain.mpi import tables as t
 from healthbrain.mpi.model import MatchModel
 from healthbrain.mpi.records import PatientRecord, record_from_json, record_to_json
+from healthbrain.mpi.sealing import PlainSealer, Sealer
 
 
 def _dumps(value: Any) -> str:
@@ -58,14 +59,42 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
 
 
 class MpiStore:
-    """Rows of the mpi_* tables in and out."""
+    """Rows of the mpi_* tables in and out; identifying blobs and blocking keys through the sealer."""
+
+    def __init__(self, sealer: Sealer | None = None) -> None:
+        self.sealer: Sealer = sealer if sealer is not None else PlainSealer()
+
+    # ---- sealing ---------------------------------------------------------------------------------
+    def record_text(self, record: PatientRecord) -> str:
+        """The stored (sealed) form of a record, bound to its Patient reference."""
+        return self.sealer.seal(_dumps(record_to_json(record)), f"record:{record.ref}")
+
+    def open_record(self, ref: str, stored: str) -> PatientRecord:
+        return record_from_json(orjson.loads(self.sealer.open(stored, f"record:{ref}")))
+
+    def golden_text(self, rid: str, golden: Mapping[str, Any]) -> str:
+        return self.sealer.seal(_dumps(golden), f"golden:{rid}")
+
+    def open_golden(self, rid: str, stored: str) -> dict[str, Any]:
+        doc: dict[str, Any] = orjson.loads(self.sealer.open(stored, f"golden:{rid}"))
+        return doc
+
+    def model_text(self, model: MatchModel) -> str:
+        # the term-frequency tables list names seen more than once: sealed like the records
+        return self.sealer.seal(_dumps(model.to_json()), "model")
+
+    def open_model(self, stored: str) -> MatchModel:
+        return MatchModel.from_json(orjson.loads(self.sealer.open(stored, "model")))
+
+    def stored_keys(self, keys: Iterable[str]) -> list[str]:
+        """Blocking keys as stored (blind indexes when sealing), without repeats."""
+        return list(dict.fromkeys(self.sealer.blind(k) for k in keys))
 
     # ---- links and keys ------------------------------------------------------------------------
-    @staticmethod
-    def _link(row: Any) -> LinkRow:
+    def _link(self, row: Any) -> LinkRow:
         return LinkRow(
             row.patient_ref, row.resident_id, row.state, row.score, row.version,
-            record_from_json(orjson.loads(row.record)),
+            self.open_record(row.patient_ref, row.record),
         )  # fmt: skip
 
     def link_of(self, conn: Connection, ref: str) -> LinkRow | None:
@@ -97,13 +126,18 @@ class MpiStore:
         state: str,
         score: float | None,
         now: float,
+        exists: bool | None = None,
     ) -> None:
+        """Write the link of `record`; `exists` (when known) saves a round trip."""
         values = {
             "resident_id": resident_id, "state": state, "score": score, "version": record.version,
-            "source": record.source[:64], "record": _dumps(record_to_json(record)), "updated_at": now,
+            "source": record.source[:64], "record": self.record_text(record), "updated_at": now,
         }  # fmt: skip
+        if exists is False:
+            conn.execute(insert(t.link).values(patient_ref=record.ref, **values))
+            return
         done = conn.execute(update(t.link).where(t.link.c.patient_ref == record.ref).values(**values))
-        if not done.rowcount:
+        if not done.rowcount and exists is None:
             conn.execute(insert(t.link).values(patient_ref=record.ref, **values))
 
     def move_link(self, conn: Connection, ref: str, resident_id: str, state: str, now: float) -> None:
@@ -117,20 +151,60 @@ class MpiStore:
         conn.execute(delete(t.link).where(t.link.c.patient_ref == ref))
         conn.execute(delete(t.block_key).where(t.block_key.c.patient_ref == ref))
 
-    def set_keys(self, conn: Connection, ref: str, keys: Sequence[str]) -> None:
-        conn.execute(delete(t.block_key).where(t.block_key.c.patient_ref == ref))
+    def set_keys(self, conn: Connection, ref: str, keys: Sequence[str], fresh: bool = False) -> None:
+        """Replace the blocking keys of `ref` (`fresh`: it has none yet, as it has no link)."""
+        if not fresh:
+            conn.execute(delete(t.block_key).where(t.block_key.c.patient_ref == ref))
         if keys:
-            conn.execute(insert(t.block_key), [{"key": k, "patient_ref": ref} for k in dict.fromkeys(keys)])
+            conn.execute(
+                insert(t.block_key), [{"key": k, "patient_ref": ref} for k in self.stored_keys(keys)]
+            )
+
+    def _limits(self, keys: Mapping[str, int]) -> dict[str, int]:
+        """Probe keys as stored, each with its rule's `max_block`."""
+        limits: dict[str, int] = {}
+        for key, limit in keys.items():
+            blind = self.sealer.blind(key)
+            limits[blind] = max(limits.get(blind, 0), limit)
+        return limits
+
+    def arrival(
+        self, conn: Connection, ref: str, keys: Mapping[str, int]
+    ) -> tuple[LinkRow | None, list[LinkRow]]:
+        """The stored link of `ref` and the links of the Patients sharing a usable key with it, in one
+        round trip (keys held by more than their rule's `max_block` records are skipped)."""
+        c = t.link.c
+        wanted = c.patient_ref == ref
+        limits = self._limits(keys)
+        if limits:
+            k = t.block_key.c
+            groups: dict[int, list[str]] = {}
+            for key, limit in limits.items():
+                groups.setdefault(limit, []).append(key)
+            usable: list[Select[Any]] = [
+                select(k.key).where(k.key.in_(group)).group_by(k.key).having(func.count() <= limit)
+                for limit, group in sorted(groups.items())
+            ]
+            shared = usable[0] if len(usable) == 1 else union_all(*usable)
+            wanted = wanted | c.patient_ref.in_(select(k.patient_ref).where(k.key.in_(shared)))
+        previous, others = None, []
+        for row in conn.execute(select(t.link).where(wanted).order_by(c.patient_ref)):
+            if row.patient_ref == ref:
+                previous = self._link(row)
+            else:
+                others.append(self._link(row))
+        return previous, others
 
     def candidates(self, conn: Connection, keys: Mapping[str, int], exclude: str) -> list[str]:
         """Patients sharing a key, skipping keys held by more than their rule's `max_block` records."""
         if not keys:
             return []
+        limits = self._limits(keys)
         k = t.block_key.c
         counts: dict[str, int] = dict(
-            conn.execute(select(k.key, func.count()).where(k.key.in_(list(keys))).group_by(k.key)).all()
+            conn.execute(select(k.key, func.count()).where(k.key.in_(list(limits))).group_by(k.key)).all()
         )
-        usable = [key for key, n in counts.items() if n <= keys[key]]
+        usable = [key for key, n in counts.items() if n <= limits[key]]
         if not usable:
             return []
         rows = conn.execute(select(k.patient_ref).where(k.key.in_(usable)).distinct())
@@ -142,14 +216,25 @@ class MpiStore:
         if row is None:
             return None
         return ResidentRow(
-            row.id, row.status, row.merged_into, orjson.loads(row.golden), row.created_at, row.updated_at
-        )
+            row.id, row.status, row.merged_into, self.open_golden(row.id, row.golden), row.created_at,
+            row.updated_at,
+        )  # fmt: skip
 
-    def put_resident(self, conn: Connection, rid: str, golden: Mapping[str, Any], now: float) -> None:
-        """Create the resident, or make it active again with a fresh golden record."""
-        values = {"status": "active", "merged_into": None, "golden": _dumps(golden), "updated_at": now}
+    def put_resident(
+        self, conn: Connection, rid: str, golden: Mapping[str, Any], now: float, exists: bool | None = None
+    ) -> None:
+        """Create the resident, or make it active again with a fresh golden record (`exists`: known)."""
+        values = {
+            "status": "active",
+            "merged_into": None,
+            "golden": self.golden_text(rid, golden),
+            "updated_at": now,
+        }
+        if exists is False:
+            conn.execute(insert(t.resident).values(id=rid, created_at=now, **values))
+            return
         done = conn.execute(update(t.resident).where(t.resident.c.id == rid).values(**values))
-        if not done.rowcount:
+        if not done.rowcount and exists is None:
             conn.execute(insert(t.resident).values(id=rid, created_at=now, **values))
 
     def retire_resident(self, conn: Connection, rid: str, into: str, now: float) -> None:
@@ -304,12 +389,10 @@ class MpiStore:
     def active_model(self, conn: Connection) -> MatchModel | None:
         m = t.model.c
         row = conn.execute(select(m.content).where(m.active.is_(True)).order_by(m.id.desc()).limit(1)).first()
-        return MatchModel.from_json(orjson.loads(row.content)) if row is not None else None
+        return self.open_model(row.content) if row is not None else None
 
     def save_model(self, conn: Connection, model: MatchModel, origin: str, now: float) -> None:
         conn.execute(update(t.model).where(t.model.c.active.is_(True)).values(active=False))
         conn.execute(
-            insert(t.model).values(
-                created_at=now, origin=origin, active=True, content=_dumps(model.to_json())
-            )
+            insert(t.model).values(created_at=now, origin=origin, active=True, content=self.model_text(model))
         )

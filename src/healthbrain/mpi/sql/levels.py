@@ -37,6 +37,12 @@ def string_levels_sql(
     return "CASE " + " ".join(parts) + " ELSE 0 END"
 
 
+def nested_levels_sql(columns: Sequence[str], dialect: Dialect) -> str:
+    parts = [f"WHEN {_missing(columns[0])} THEN -1"]
+    parts += [f"WHEN l.{c} = r.{c} THEN {k}" for k, c in reversed(list(enumerate(columns, start=1)))]
+    return "CASE " + " ".join(parts) + " ELSE 0 END"
+
+
 def date_levels_sql(column: str, dialect: Dialect) -> str:
     y, m, d, days = (f"{column}_{p}" for p in ("y", "m", "d", "days"))
     full = f"(l.{d} > 0 AND r.{d} > 0)"
