@@ -8,8 +8,11 @@ PORT ?= 8000
 DEMO_PATIENTS ?= 2000
 DEMO_SEED ?= 42
 export HEALTHBRAIN_DATABASE_URL ?= sqlite:///var/healthbrain.db
+# system packages are installed as root, or through sudo for anyone else
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: setup run test lint typecheck unit bench demo clean catalogs
+.PHONY: setup run test lint typecheck unit bench demo clean catalogs browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -18,7 +21,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) catalogs
+setup: $(STAMP) catalogs node_modules/.installed browser
+
+# the cockpit's browser libraries (ECharts, htmx) from package-lock.json; served from node_modules
+node_modules/.installed: package.json package-lock.json
+	command -v npm >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q npm; }
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's chromium for the cockpit's browser tests (never a browser download); CJK fonts for screenshots
+browser:
+	command -v chromium >/dev/null 2>&1 || { $(APT) update -q && $(APT) install -y -q chromium fonts-noto-cjk; }
 
 catalogs: $(STAMP)
 	$(BIN)/python -m healthbrain.core.i18n compile
@@ -54,4 +67,4 @@ bench: setup
 	$(BIN)/python bench/search.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache node_modules

@@ -14,16 +14,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from healthbrain import __version__
 from healthbrain.api.auth_routes import router as auth_router
 from healthbrain.api.bulk_routes import router as bulk_router
+from healthbrain.api.cds_routes import install as install_cds
 from healthbrain.api.deps import AppState
 from healthbrain.api.fhir_routes import router as fhir_router
 from healthbrain.api.governance_routes import build_governance
 from healthbrain.api.governance_routes import install as install_governance
 from healthbrain.api.mpi_routes import install as install_mpi
 from healthbrain.api.pages import router as pages_router
+from healthbrain.api.quality_routes import install as install_quality
 from healthbrain.api.responses import FhirResponse
 from healthbrain.api.security_routes import router as security_router
 from healthbrain.api.surveillance_routes import install as install_surveillance
 from healthbrain.api.terminology_routes import install as install_terminology
+from healthbrain.api.ui import install_ui
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError, Issue
 from healthbrain.core.i18n import explain, negotiate
@@ -95,10 +98,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security_router)
     app.include_router(bulk_router)
     install_mpi(app, repo, dispatcher)  # before the FHIR router: Patient/$match
+    install_cds(app, repo, dispatcher)
     install_surveillance(app, repo, dispatcher)  # after the patient index: it resolves residents
+    install_quality(app, repo, dispatcher)  # after the patient index: results of the same resident
     install_governance(app, repo, governance)
     install_terminology(app, repo, dispatcher)  # before the FHIR router: ValueSet/$expand ...
     app.include_router(fhir_router)
+    install_ui(app)  # the cockpit, over the routers above (it calls them in-process)
     _install_error_handlers(app)
     return app
 
@@ -107,8 +113,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HealthBrainError)
     async def _hb_error(request: Request, exc: HealthBrainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        language = negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
-        text = explain(exc.code, language)
+        text = explain(
+            exc.code, negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
+        )
         return FhirResponse(outcome_from_error(exc, text), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -106,9 +106,11 @@ def ingest(
     path: Annotated[Path, typer.Argument(help="a bundle, NDJSON file or a directory of them")],
     validate: Annotated[bool, typer.Option(help="validate every resource against the R4B models")] = True,
     mapping: Annotated[Path | None, typer.Option(help="a YAML mapping spec for CSV/Excel exports")] = None,
+    quarantine: Annotated[bool, typer.Option(help="hold records failing hard data-quality rules")] = True,
 ) -> None:
     """Load FHIR data through the repository; each bundle commits atomically and reruns resume."""
     from healthbrain.ingest import ingest_path
+    from healthbrain.ingest.quarantine import open_quarantine
 
     if not path.exists():
         console.print(f"[red]no such file or directory: {path}[/red]")
@@ -125,6 +127,7 @@ def ingest(
             system_context(),
             path,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            quarantine=open_quarantine(repo) if quarantine else None,
         )
     table = Table("resource type", "count", title="ingested")
     for rt, n in sorted(summary.resources.items()):
@@ -137,6 +140,8 @@ def ingest(
     )
     for skipped in summary.skipped_files:
         console.print(f"[yellow]skipped {skipped}: a JSON document that is not a FHIR resource[/yellow]")
+    if summary.quarantined:  # held back by hard data-quality rules (see `healthbrain quality quarantine`)
+        console.print(f"[yellow]{summary.quarantined:,} records quarantined by data-quality rules[/yellow]")
     if summary.errors:
         errors = Table("source", "where", "code", "message", title=f"{len(summary.errors)} errors")
         for err in summary.errors[:50]:
@@ -186,6 +191,14 @@ app.add_typer(mpi_cmd.app, name="mpi")
 from healthbrain.cli import terminology_cmd  # noqa: E402  (terminology: logic lives in terminology_cmd)
 
 app.add_typer(terminology_cmd.app, name="terminology")
+
+from healthbrain.cli import quality_cmd  # noqa: E402  (data quality: logic lives in quality_cmd)
+
+app.add_typer(quality_cmd.app, name="quality")
+
+from healthbrain.cli import surveillance_cmd  # noqa: E402  (surveillance: logic lives in surveillance_cmd)
+
+app.add_typer(surveillance_cmd.app, name="surveillance")
 
 if __name__ == "__main__":
     app()

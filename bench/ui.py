@@ -1,0 +1,158 @@
+"""Cockpit page times: every page, server-side render through the platform's APIs, p50/p95 over runs.
+
+Builds a simulated region (--patients, default 2000; the issue's anchor is 100,000), ingests it as the
+CLI does, starts the real server, signs in one user per role with password + TOTP and times each page
+(first load = cold caches, then --runs more). Usage: .venv/bin/python bench/ui.py --patients 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from healthbrain.api.app import create_app
+from healthbrain.core.context import system_context
+from healthbrain.core.db import create_db_engine
+from healthbrain.core.settings import ApiSettings, SecuritySettings, Settings
+from healthbrain.fhir.repository import FhirRepository
+from healthbrain.ingest import ingest_path
+from healthbrain.security import SecurityServices, totp
+from healthbrain.simulation import RegionConfig, write_region
+from healthbrain.storage.migrate import upgrade_database
+
+from common import machine, median, percentile, save
+
+PASSWORD = "Bench#Cockpit2026"
+PAGES = [  # role, organisation, paths
+    (
+        "regional-officer",
+        "adm-330000",
+        ["/ui/", "/ui/overview/records", "/ui/overview/map", "/ui/overview/conditions", "/ui/datahub"],
+    ),
+    ("clinician", "kecheng-rmyy", ["/ui/alerts", "/ui/patients?q=张", "/ui/patients/kecheng-rmyy-p-000001"]),
+    ("cdc-officer", "adm-330000", ["/ui/surveillance"]),
+    ("security-auditor", "adm-330000", ["/ui/audit"]),
+]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(tmp: Path, patients: int) -> tuple[Settings, float]:
+    started = time.perf_counter()
+    write_region(RegionConfig(patients=patients, seed=42), tmp / "sim")
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    engine = create_db_engine(url)
+    upgrade_database(engine)
+    security = SecurityServices.build(engine, SecuritySettings())
+    loader = FhirRepository(engine, validate=False, labeler=security.labeler, protector=security.protector)
+    ingest_path(loader, system_context(), tmp / "sim")
+    security.audit.stop()
+    engine.dispose()
+    port = _port()
+    api = ApiSettings(base_url=f"http://127.0.0.1:{port}/fhir/R4")
+    return Settings(database_url=url, export_dir=str(tmp / "x"), api=api), time.perf_counter() - started
+
+
+def settle(app: Any, base: str) -> float:
+    """Seconds until the services have been delivered every ingested change (patient index, quality ...)."""
+    started = time.perf_counter()
+    head = int(httpx.get(f"{base}/healthz", timeout=60).json()["outbox_head"])
+    dispatcher = app.state.dispatcher
+    while not all(dispatcher.position(name) >= head for name in dispatcher.subscribers):
+        time.sleep(1)
+    return time.perf_counter() - started
+
+
+def sign_in(base: str, app: Any, role: str, org: str) -> httpx.Client:
+    enrol = app.state.hb.security.identity.create_user(f"bench-{role}", PASSWORD, [role], org, None)
+    client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
+    form = client.get("/ui/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    data = {
+        "csrf": csrf.group(1),
+        "username": f"bench-{role}",
+        "password": PASSWORD,
+        "totp": totp(enrol.totp_secret),
+    }
+    assert client.post("/ui/login", data=data).status_code == 303
+    return client
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings, build_seconds = build(Path(tmp), args.patients)
+        app = create_app(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=int(httpx.URL(settings.api.base_url).port or 0),
+                log_level="warning",
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        base = settings.api.base_url.removesuffix("/fhir/R4")
+        settled = settle(app, base)
+        results: dict[str, Any] = {}
+        try:
+            for role, org, paths in PAGES:
+                client = sign_in(base, app, role, org)
+                for path in paths:
+                    times = []
+                    for _ in range(args.runs + 1):
+                        t0 = time.perf_counter()
+                        r = client.get(path)
+                        times.append(time.perf_counter() - t0)
+                        assert r.status_code == 200, (path, r.status_code)
+                    warm = times[1:]
+                    results[path] = {
+                        "role": role,
+                        "first_s": round(times[0], 3),
+                        "p50_s": round(median(warm), 3),
+                        "p95_s": round(percentile(warm, 95), 3),
+                    }
+                    print(
+                        f"{path:45s} first {times[0]:.3f}s  p50 {median(warm):.3f}s  p95 {percentile(warm, 95):.3f}s"
+                    )
+                client.close()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    out = save(
+        "ui",
+        {
+            "patients": args.patients,
+            "runs": args.runs,
+            "build_seconds": round(build_seconds, 1),
+            "settle_seconds": round(settled, 1),
+            "machine": machine(),
+            "pages": results,
+            "anchor": "p95 < 1 s per page (issue 8)",
+        },
+    )
+    print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
