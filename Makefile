@@ -62,9 +62,12 @@ test: setup lint typecheck
 	$(BIN)/python tests/require_postgres.py
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
+# every benchmark, one after the other (figures in bench/out/*.json; docs/benchmarks.md lists them);
+# `make bench BENCHES="ingest search"` runs a selection
+BENCHES ?= ingest search security_overhead hl7v2 terminology quality mpi mpi_historical mpi_incremental \
+	surveillance surveillance_nightly surveillance_sim forecast deid anomaly cds_latency cds_crescenddi ui
 bench: setup
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/search.py
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache node_modules
