@@ -161,6 +161,23 @@ def test_delta_check_and_retraction(repo: FhirRepository, clock: Clock, world: A
     assert {a["status"] for a in service.store.alerts()} == {"cancelled"}
 
 
+def test_tracked_results_are_written_per_batch_and_survive_a_restart(
+    repo: FhirRepository, clock: Clock, world: Any
+) -> None:
+    service, dispatcher, _ = world
+    repo.update(CTX, "Observation", "c1", lab("c1", "14682-9", 80, "umol/L", when="2026-03-01T08:00:00+08:00"))
+    dispatcher.drain()  # the batch is flushed before the cursor moves
+    service.stop()
+    settings = CdsSettings(escalation=[EscalationStep(role="ordering", timeout_seconds=60)])
+    restarted = CdsService(repo, settings, clock=clock)  # a new process: nothing held in memory
+    fresh = EventDispatcher(repo.engine, EventSettings(), clock=clock)
+    restarted.register(fresh)
+    repo.update(CTX, "Observation", "c2", lab("c2", "14682-9", 131, "umol/L", when="2026-03-02T20:00:00+08:00"))
+    fresh.drain()
+    rules = sorted(a["payload"]["data"].get("rule") for a in restarted.store.alerts() if a["kind"] == "delta")
+    assert rules == ["creatinine_rise_26umol_48h", "creatinine_rise_50pct_48h"]
+
+
 def test_a_corrected_result_supersedes_the_alert_of_the_wrong_one(repo: FhirRepository, world: Any) -> None:
     service, dispatcher, _ = world
     repo.update(CTX, "Observation", "k7", lab("k7", "2823-3", 7.2, "mmol/L"))  # haemolysed sample

@@ -63,7 +63,11 @@ class CdsService:
     def register(self, dispatcher: EventDispatcher) -> None:
         """Subscribe to new Observation and MedicationRequest versions (from now on, at least once)."""
         dispatcher.register(
-            OBSERVATION_SUBSCRIBER, self.results.handle, resource_types={"Observation"}, from_now=True
+            OBSERVATION_SUBSCRIBER,
+            self.results.handle,
+            resource_types={"Observation"},
+            from_now=True,
+            after_batch=self.store.flush_labs,  # tracked results are written once per batch
         )
         dispatcher.register(
             PRESCRIPTION_SUBSCRIBER, self.auditor.handle, resource_types={"MedicationRequest"}, from_now=True
@@ -91,6 +95,7 @@ class CdsService:
             self._thread.join(timeout=10)
             self._thread = None
         self.webhooks.close()
+        self.store.flush_labs()
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.tick_seconds):

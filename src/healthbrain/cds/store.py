@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -44,21 +45,23 @@ def _relaxed_commit(conn: Connection) -> None:
 
 
 class CdsStore:
-    """Results, alerts, events and notifications; every write is its own short transaction."""
+    """Results, alerts, events and notifications; writes are short transactions (tracked results batched)."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float]) -> None:
         self.engine = engine
         self.clock = clock
+        self._pending: dict[str, dict[str, Any]] = {}  # obs_id -> tracked result not yet written
+        self._pending_lock = threading.Lock()
 
     # ---- laboratory results ---------------------------------------------------------------------
+    # Tracked results are written behind: `record_lab` keeps them in memory and `flush_labs` writes a
+    # whole dispatcher batch in one transaction (the dispatcher calls it before it moves its cursor,
+    # so a crash redelivers the batch). One write transaction per Observation would queue on SQLite's
+    # single writer lock behind every other writer and hold critical values back for seconds.
     def record_lab(
         self, obs_id: str, version: int, patient: str, analyte: str, value: float, at: float
     ) -> None:
-        """Keep the newest version of a result (an older redelivery never overwrites a newer one).
-
-        One statement; on PostgreSQL with an asynchronous commit: these rows are derived from the
-        FHIR store (rebuildable by replaying events), so they need not wait for the disk.
-        """
+        """Keep the newest version of a result (an older redelivery never overwrites a newer one)."""
         row = {
             "obs_id": obs_id,
             "version": version,
@@ -67,40 +70,75 @@ class CdsStore:
             "value": value,
             "effective_at": at,
         }
+        with self._pending_lock:
+            known = self._pending.get(obs_id)
+            if known is None or known["version"] < version:
+                self._pending[obs_id] = row
+
+    def flush_labs(self) -> int:
+        """Write the results recorded since the last flush; returns how many.
+
+        On PostgreSQL with an asynchronous commit: these rows are derived from the FHIR store
+        (rebuildable by replaying events), so they need not wait for the disk.
+        """
+        with self._pending_lock:
+            rows = list(self._pending.values())
+        if not rows:
+            return 0
         with begin_write(self.engine) as conn:
             _relaxed_commit(conn)
             dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-            stmt = dialect.insert(t.lab_result).values(**row)
-            changed = {k: v for k, v in row.items() if k != "obs_id"}
+            stmt = dialect.insert(t.lab_result)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["obs_id"],
-                    set_=changed,
+                    set_={k: stmt.excluded[k] for k in rows[0] if k != "obs_id"},
                     where=t.lab_result.c.version < stmt.excluded.version,
-                )
+                ),
+                rows,
             )
+        with self._pending_lock:  # drop what was written, unless a newer version arrived meanwhile
+            for row in rows:
+                if self._pending.get(row["obs_id"]) is row:
+                    del self._pending[row["obs_id"]]
+        return len(rows)
+
+    def _pending_rows(self, patient: str, analytes: Iterable[str]) -> list[dict[str, Any]]:
+        wanted = set(analytes)
+        with self._pending_lock:
+            return [r for r in self._pending.values() if r["patient"] == patient and r["analyte"] in wanted]
 
     def lab_history(self, patient: str, analyte: str, since: float, exclude: str) -> list[PriorResult]:
         c = t.lab_result.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(c.value, c.effective_at).where(
+                select(c.obs_id, c.value, c.effective_at).where(
                     c.patient == patient, c.analyte == analyte, c.effective_at >= since, c.obs_id != exclude
                 )
             )
-            return [PriorResult(float(r.value), float(r.effective_at)) for r in rows]
+            found = {str(r.obs_id): (float(r.value), float(r.effective_at)) for r in rows}
+        for r in self._pending_rows(patient, [analyte]):
+            found.pop(r["obs_id"], None)
+            if r["effective_at"] >= since and r["obs_id"] != exclude:
+                found[r["obs_id"]] = (float(r["value"]), float(r["effective_at"]))
+        return [PriorResult(value, at) for value, at in found.values()]
 
     def latest_lab(self, patient: str, analytes: Iterable[str]) -> tuple[str, float, float] | None:
         """(analyte, value, time) of the most recent result among `analytes`."""
+        wanted = list(analytes)
         c = t.lab_result.c
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(c.analyte, c.value, c.effective_at)
-                .where(c.patient == patient, c.analyte.in_(list(analytes)))
+                .where(c.patient == patient, c.analyte.in_(wanted))
                 .order_by(c.effective_at.desc())
                 .limit(1)
             ).first()
-        return None if row is None else (str(row.analyte), float(row.value), float(row.effective_at))
+        best = None if row is None else (str(row.analyte), float(row.value), float(row.effective_at))
+        for r in self._pending_rows(patient, wanted):
+            if best is None or r["effective_at"] >= best[2]:
+                best = (str(r["analyte"]), float(r["value"]), float(r["effective_at"]))
+        return best
 
     def record_dq(
         self, source: str, problem: str, patient: str | None, analyte: str | None, unit: str | None

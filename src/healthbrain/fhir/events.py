@@ -47,6 +47,9 @@ class Subscriber:
     handler: Handler
     resource_types: frozenset[str] | None
     accepts: Filter | None
+    # called after each delivered batch, before the cursor moves: a subscriber that writes behind
+    # flushes here (when it raises, the batch is delivered again)
+    after_batch: Callable[[], object] | None = None
 
 
 class EventDispatcher:
@@ -80,11 +83,12 @@ class EventDispatcher:
         resource_types: set[str] | None = None,
         accepts: Filter | None = None,
         from_now: bool = False,
+        after_batch: Callable[[], object] | None = None,
     ) -> None:
         """Add a subscriber; a new one starts at the beginning of the outbox unless `from_now`."""
         with self._lock:
             self.subscribers[name] = Subscriber(
-                name, handler, frozenset(resource_types) if resource_types else None, accepts
+                name, handler, frozenset(resource_types) if resource_types else None, accepts, after_batch
             )
             with begin_write(self.engine) as conn:
                 known = conn.execute(
@@ -144,6 +148,8 @@ class EventDispatcher:
                     self._park(sub.name, event, attempts=1, error=type(exc).__name__)
                     blocked.add((rt, rid))
         if rows:
+            if sub.after_batch is not None:
+                sub.after_batch()
             # at-least-once: a crash before this line redelivers the batch, never skips it
             self._set_position(sub.name, rows[-1][0])
         return len(rows)
