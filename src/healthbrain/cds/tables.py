@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
+from healthbrain.core.db import AutoBigInt, table_metadata
+
+metadata = table_metadata()
 
 # Numeric results in canonical units (delta checks, latest weight/creatinine/eGFR): one row per Observation.
 lab_result = Table(

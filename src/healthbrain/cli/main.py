@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from healthbrain.cli.wiring import open_repository as _repository
 from healthbrain.core.context import system_context
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.settings import Settings
-from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage.migrate import upgrade_database
 
 app = typer.Typer(help="HealthBrain 健康大脑 — regional health data and AI platform.", no_args_is_help=True)
@@ -25,23 +24,6 @@ console = Console()
 
 def _settings() -> Settings:
     return Settings()
-
-
-def _repository(settings: Settings, *, validate: bool | None = None) -> FhirRepository:
-    """The repository as the server has it: policy, labels and the audit chain included."""
-    from healthbrain.security import SecurityServices
-
-    engine = create_db_engine(settings.database_url)
-    upgrade_database(engine)
-    security = SecurityServices.build(engine, settings.security)
-    security.audit.start()
-    atexit.register(security.audit.stop)
-    return FhirRepository(
-        engine,
-        **security.repository_options(),
-        validate=settings.validate_on_write if validate is None else validate,
-        base_url=settings.api.base_url,
-    )
 
 
 def _progress() -> Progress:

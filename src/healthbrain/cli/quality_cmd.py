@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -12,33 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from healthbrain.cli.wiring import open_repository as _repository
 from healthbrain.core.context import system_context
-from healthbrain.core.db import create_db_engine
 from healthbrain.core.errors import HealthBrainError
-from healthbrain.core.settings import Settings
 from healthbrain.fhir.events import EventDispatcher
-from healthbrain.fhir.repository import FhirRepository
 from healthbrain.quality import QualityMonitor, QuarantineDesk, ScoreBoard, default_rules
 from healthbrain.quality.elements import LOCAL_ZONE
-from healthbrain.storage.migrate import upgrade_database
-from healthbrain.storage.store import SqlResourceStore
 
 app = typer.Typer(help="Data quality (数据质量): scores, quarantine, rules.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Records held back by hard rules.", no_args_is_help=True)
 app.add_typer(quarantine_app, name="quarantine")
 console = Console()
-
-
-def _repository() -> FhirRepository:
-    from healthbrain.security import SecurityServices
-
-    settings = Settings()
-    engine = create_db_engine(settings.database_url)
-    upgrade_database(engine)
-    security = SecurityServices.build(engine, settings.security)
-    security.audit.start()
-    atexit.register(security.audit.stop)
-    return FhirRepository(engine, **security.repository_options(), base_url=settings.api.base_url)
 
 
 def _fail(err: HealthBrainError) -> typer.Exit:
@@ -53,8 +36,8 @@ def _fail(err: HealthBrainError) -> typer.Exit:
 def refresh_cmd() -> None:
     """Evaluate every record committed since the last run (the server does this continuously)."""
     repo = _repository()
-    store = SqlResourceStore(reveal=repo.protector.reveal_text if repo.protector is not None else None)
-    dispatcher = EventDispatcher(repo.engine, store=store)
+    # the repository's store reveals sealed values
+    dispatcher = EventDispatcher(repo.engine, store=repo.store)
     QualityMonitor(repo).register(dispatcher)
     handled = dispatcher.drain(max_rounds=100_000)
     console.print(f"[green]{handled:,} events evaluated[/green]")

@@ -6,7 +6,6 @@ Run it from cron or a systemd timer after midnight, e.g. `healthbrain surveillan
 
 from __future__ import annotations
 
-import atexit
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,16 +17,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from healthbrain.core.db import create_db_engine
+from healthbrain.cli.wiring import open_services
 from healthbrain.core.errors import HealthBrainError
 from healthbrain.core.settings import Settings
 from healthbrain.fhir.events import EventDispatcher
-from healthbrain.fhir.repository import FhirRepository
 from healthbrain.mpi import open_index, sealer_for
-from healthbrain.security import SecurityServices
 from healthbrain.storage import tables as st
-from healthbrain.storage.migrate import upgrade_database
-from healthbrain.storage.store import SqlResourceStore
 from healthbrain.surveillance import (
     CONDITION_SUBSCRIBER,
     OBSERVATION_SUBSCRIBER,
@@ -45,21 +40,15 @@ def _service(adjacency: Path | None = None) -> tuple[SurveillanceService, EventD
     """The service as the server wires it: the repository with policy and audit, the patient
     index's resident resolver, and a dispatcher whose store reveals sealed values."""
     settings = Settings()
-    engine = create_db_engine(settings.database_url)
-    upgrade_database(engine)
-    security = SecurityServices.build(engine, settings.security)
-    security.audit.start()
-    atexit.register(security.audit.stop)
-    repo = FhirRepository(engine, **security.repository_options(), base_url=settings.api.base_url)
+    repo, security = open_services(settings)
+    engine = repo.engine
     index = open_index(engine, sealer=sealer_for(security))
     adj = None
     if adjacency is not None:
         pairs = parse_pairs(adjacency.read_text(encoding="utf-8"))
         adj = adjacency_from_pairs({a for pair in pairs for a in pair}, pairs)
     service = SurveillanceService(repo, resident_of=index.resident_of, adjacency=adj)
-    protector = security.protector
-    store = SqlResourceStore(reveal=protector.reveal_text if protector is not None else None)
-    dispatcher = EventDispatcher(engine, settings.events, store=store)
+    dispatcher = EventDispatcher(engine, settings.events, store=repo.store)  # reveals sealed values
     service.register(dispatcher)
     return service, dispatcher
 

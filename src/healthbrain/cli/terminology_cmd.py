@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from healthbrain.cli.wiring import open_repository
 from healthbrain.core.context import system_context
 from healthbrain.core.errors import HealthBrainError
 from healthbrain.terminology import (
@@ -78,7 +79,6 @@ def load(
     validate: Annotated[bool, typer.Option(help="validate every resource against the R4B models")] = True,
 ) -> None:
     """Load ICD-10, the region's LOINC and drug codes, value sets and local-code maps."""
-    from healthbrain.cli.main import _repository, _settings
 
     for path in local_map or []:
         if not path.is_file():
@@ -86,7 +86,7 @@ def load(
             raise typer.Exit(2)
     try:
         resources = shipped_resources(list(local_map or []), shipped_local)
-        repo = _repository(_settings(), validate=validate)
+        repo = open_repository(validate=validate)
         summary = load_content(repo, system_context(), resources)
     except HealthBrainError as err:
         where = err.issues[0].expression if err.issues and err.issues[0].expression else ""
@@ -108,9 +108,8 @@ def reviews(
     limit: int = 50,
 ) -> None:
     """List the local codes waiting for a standard code (resolve them through the API)."""
-    from healthbrain.cli.main import _repository, _settings
 
-    repo = _repository(_settings())
+    repo = open_repository()
     items, total = ReviewStore(repo.engine).page(status=status, institution=institution, limit=limit)
     table = Table("id", "institution", "system", "code", "name", "seen", "element", title=f"{total} {status}")
     for item in items:
@@ -141,7 +140,6 @@ def _tabular_files(path: Path) -> list[Path]:
 
 def ingest_tabular(path: Path, mapping: Path, validate: bool = True) -> int:
     """`healthbrain ingest PATH --mapping SPEC`: load CSV/Excel exports; returns the exit code."""
-    from healthbrain.cli.main import _repository, _settings
     from healthbrain.ingest.tabular import TerminologyCodes, ingest_table, load_spec, review_sightings
     from healthbrain.terminology import TerminologyService
 
@@ -150,7 +148,7 @@ def ingest_tabular(path: Path, mapping: Path, validate: bool = True) -> int:
     except HealthBrainError as err:
         console.print(f"[red]{err.code}[/red] {err.message}")
         return 2
-    repo = _repository(_settings(), validate=validate)
+    repo = open_repository(validate=validate)
     service = TerminologyService(repo, map_arriving_codes=False)
     service.load()
     failed = False

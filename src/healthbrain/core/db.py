@@ -11,9 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import BigInteger, Connection, Engine, Integer, MetaData, create_engine, event
 
 log = logging.getLogger("healthbrain.db")
+
+# Constraint and index names every package's tables share, so migrations name them the same on
+# SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements INTEGER PRIMARY KEY columns.
+AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def table_metadata() -> MetaData:
+    """A package's own MetaData (its tables, its migrations) under the shared naming convention."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
 
 # The WAL is checkpointed by a background thread, not by the committing writer: an automatic
 # checkpoint inside COMMIT copies pages and fsyncs while the writer waits, which cost a third of the

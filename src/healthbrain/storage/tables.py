@@ -9,22 +9,15 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from healthbrain.core.db import AutoBigInt, table_metadata
 
-# SQLite only autoincrements INTEGER PRIMARY KEY columns.
-AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
+metadata = table_metadata()
+
 
 resource = Table(
     "fhir_resource",

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-AutoBigInt = BigInteger().with_variant(Integer(), "sqlite")
+from healthbrain.core.db import AutoBigInt, table_metadata
+
+metadata = table_metadata()
 
 # One row per local code seen without a standard code: open until an operator maps or dismisses it.
 review = Table(
