@@ -89,10 +89,17 @@ def ingest(
     validate: Annotated[bool, typer.Option(help="validate every resource against the R4B models")] = True,
     mapping: Annotated[Path | None, typer.Option(help="a YAML mapping spec for CSV/Excel exports")] = None,
     quarantine: Annotated[bool, typer.Option(help="hold records failing hard data-quality rules")] = True,
+    workers: Annotated[
+        int, typer.Option(help="processes sharing the files; 0 picks by the data's size and the cores")
+    ] = 0,
 ) -> None:
     """Load FHIR data through the repository; each bundle commits atomically and reruns resume."""
+    from functools import partial
+
+    from healthbrain.cli.wiring import ingest_worker
     from healthbrain.ingest import ingest_path
     from healthbrain.ingest.quarantine import open_quarantine
+    from healthbrain.ingest.workers import auto_workers
 
     if not path.exists():
         console.print(f"[red]no such file or directory: {path}[/red]")
@@ -102,14 +109,19 @@ def ingest(
 
         raise typer.Exit(ingest_tabular(path, mapping, validate))
     repo = _repository(_settings(), validate=validate)
+    processes = workers if workers > 0 else auto_workers(path)
     with _progress() as progress:
-        task = progress.add_task("ingesting", total=None)
+        task = progress.add_task(
+            f"ingesting ({processes} processes)" if processes > 1 else "ingesting", total=None
+        )
         summary = ingest_path(
             repo,
             system_context(),
             path,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
-            quarantine=open_quarantine(repo) if quarantine else None,
+            quarantine=open_quarantine(repo) if quarantine and processes == 1 else None,
+            workers=processes,
+            setup=partial(ingest_worker, validate, quarantine),
         )
     table = Table("resource type", "count", title="ingested")
     for rt, n in sorted(summary.resources.items()):

@@ -7,10 +7,11 @@ import atexit
 from healthbrain.core.db import create_db_engine
 from healthbrain.core.settings import Settings
 from healthbrain.fhir.repository import FhirRepository
+from healthbrain.ingest.quarantine import QuarantineHook
 from healthbrain.security import SecurityServices
 from healthbrain.storage.migrate import upgrade_database
 
-__all__ = ["open_repository", "open_services"]
+__all__ = ["ingest_worker", "open_repository", "open_services"]
 
 
 def open_services(
@@ -36,3 +37,11 @@ def open_services(
 def open_repository(settings: Settings | None = None, *, validate: bool | None = None) -> FhirRepository:
     """The repository as the server has it: policy, labels and the audit chain included."""
     return open_services(settings, validate=validate)[0]
+
+
+def ingest_worker(validate: bool | None, quarantine: bool) -> tuple[FhirRepository, QuarantineHook | None]:
+    """A parallel ingest worker's repository and quarantine hook (settings from the environment)."""
+    from healthbrain.ingest.quarantine import open_quarantine
+
+    repo = open_repository(validate=validate)
+    return repo, open_quarantine(repo) if quarantine else None

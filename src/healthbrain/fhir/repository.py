@@ -47,6 +47,7 @@ from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
 from healthbrain.fhir.types import is_resource_type
 from healthbrain.fhir.validation import validate_or_raise
 from healthbrain.storage.query import IdIn, Query
+from healthbrain.storage.rows import IndexRows
 from healthbrain.storage.store import SqlResourceStore, StoredVersion, VersionConflict, VersionWrite
 
 
@@ -195,8 +196,13 @@ class FhirRepository:
         prev: StoredVersion | None,
         method: str,
         now: float,
+        *,
+        rows: IndexRows | None = None,
     ) -> PlannedWrite:
-        """Prepare a new version (or detect an unchanged update) without touching the database."""
+        """Prepare a new version (or detect an unchanged update) without touching the database.
+
+        `rows` are the resource's index rows when the caller computed them already (`index_rows`).
+        """
         prev_version = prev.version_id if prev is not None else 0
         if resource is not None and prev is not None and not prev.deleted and prev.content is not None:
             old = loads(prev.content)
@@ -211,7 +217,8 @@ class FhirRepository:
             write = VersionWrite(rt, rid, version_id, now, "DELETE", None, None, prev_version)
             return PlannedWrite(write, Versioned(rt, rid, version_id, now, None), "deleted")
         stamped = stamp(resource, rid, version_id, now)
-        rows = self.indexer.index(stamped)
+        if rows is None:
+            rows = self.indexer.index(stamped)
         stored = stamped
         if self.protector is not None and rt in self.protector.protected_types:
             # index from the plaintext, store sealed values and blind index rows
@@ -220,6 +227,11 @@ class FhirRepository:
         write = VersionWrite(rt, rid, version_id, now, method, dumps(stored), rows, prev_version)
         status = "created" if prev is None or prev.deleted else "updated"
         return PlannedWrite(write, Versioned(rt, rid, version_id, now, stamped), status)
+
+    def index_rows(self, rt: str, rid: str, resource: dict[str, Any]) -> IndexRows:
+        """The search index rows `plan` would write for this content; they do not depend on the
+        version or time stamped into meta, so they can be computed before the write lock."""
+        return self.indexer.index(stamp({**resource, "resourceType": rt}, rid, 1, 0.0))
 
     def flush(self, conn: Connection, planned: Sequence[PlannedWrite]) -> None:
         self.store.write_versions(conn, [p.write for p in planned if p.write.method != "NOOP"])

@@ -16,15 +16,19 @@ from sqlalchemy import Connection
 from healthbrain.core.context import RequestContext
 from healthbrain.core.errors import HealthBrainError, InvalidInput, Issue, PreconditionFailed, Unprocessable
 from healthbrain.fhir.repository import PlannedWrite, Versioned
-from healthbrain.fhir.resources import ID_RE, new_id, parse_etag, rewrite_references
+from healthbrain.fhir.resources import ID_RE, iter_references, new_id, parse_etag, rewrite_references
 from healthbrain.fhir.types import is_resource_type
 from healthbrain.fhir.validation import validate_resource
+from healthbrain.storage.rows import IndexRows
 
 if TYPE_CHECKING:
     from healthbrain.fhir.repository import FhirRepository
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 MAX_ENTRIES = 20000
+# The error code of a conditional reference that matches nothing: the resource may yet come (a
+# parallel ingest retries such a unit after the others).
+UNRESOLVED_CONDITIONAL = "fhir.unresolved_conditional_reference"
 
 
 @dataclass(slots=True)
@@ -43,6 +47,8 @@ class EntryOp:
     if_none_exist: str | None = None
     target_id: str | None = None  # resolved id
     matched: bool = False  # a conditional create that found its resource
+    rewritten: bool = False  # references already rewritten before the write lock
+    rows: IndexRows | None = None  # index rows computed before the write lock
 
 
 @dataclass(slots=True)
@@ -179,6 +185,7 @@ def _transaction(
         if op.resource is not None:
             op.resource = repo.labeler.label(op.resource)
         repo.guard.check(ctx, _action(op.method), op.rt, op.resource)
+    _prepare(repo, ops)
     results: dict[int, EntryResult] = {}
     with repo.write_tx() as conn:
         _resolve_targets(repo, ctx, conn, ops)
@@ -270,10 +277,54 @@ def _status(status: str) -> str:
     }[status]
 
 
+def _prepare(repo: FhirRepository, ops: list[EntryOp]) -> None:
+    """Do before the write lock what needs no database: ids for new resources, the references
+    that resolve inside the Bundle, and the search index rows of every entry whose content is then
+    final. On SQLite one writer at a time holds the lock, so indexing here lets another process's
+    transaction commit meanwhile.
+
+    An entry whose content depends on the database (a conditional reference, or a reference to an
+    entry whose id a conditional create or update decides) is left to the locked phase.
+    """
+    known: dict[str, str] = {}
+    undecided: set[str] = set()
+    for op in ops:
+        if op.method == "POST":
+            op.target_id = new_id()
+        if not op.full_url or op.method not in ("POST", "PUT"):
+            continue
+        if op.if_none_exist or op.query is not None:
+            undecided.add(op.full_url)
+        else:
+            known[op.full_url] = f"{op.rt}/{op.target_id if op.method == 'POST' else op.rid}"
+    for op in ops:
+        rid = op.target_id if op.method == "POST" else op.rid if op.query is None else None
+        if op.resource is None or rid is None:
+            continue
+        refs = list(iter_references(op.resource))
+        if not all(_settled(ref["reference"], known, undecided) for ref in refs):
+            continue
+        for ref in refs:
+            target = known.get(ref["reference"])
+            if target is not None:
+                ref["reference"] = target
+        op.rewritten = True
+        op.rows = repo.index_rows(op.rt, rid, op.resource)
+
+
+def _settled(ref: str, known: dict[str, str], undecided: set[str]) -> bool:
+    """Whether a reference's final form is known without the database."""
+    if ref in known:
+        return True
+    if ref in undecided or ref.startswith(("urn:uuid:", "urn:oid:")):
+        return False
+    return "?" not in ref or ref.startswith("#")
+
+
 def _resolve_targets(repo: FhirRepository, ctx: RequestContext, conn: Connection, ops: list[EntryOp]) -> None:
     for op in sorted(ops, key=lambda o: ORDER[o.method]):
         if op.method == "POST":
-            op.target_id = new_id()
+            op.target_id = op.target_id or new_id()
             if op.if_none_exist:
                 found = repo.match_ids(conn, ctx, op.rt, op.if_none_exist)
                 if len(found) > 1:
@@ -311,7 +362,7 @@ def _rewrite_all_references(
             mapping[op.full_url] = f"{op.rt}/{op.target_id}"
     cache: dict[str, str] = {}
     for op in ops:
-        if op.resource is None:
+        if op.resource is None or op.rewritten:
             continue
 
         def rewrite(ref: str, op: EntryOp = op) -> str | None:
@@ -342,6 +393,7 @@ def _resolve_conditional(
             op,
             PreconditionFailed,
             f"a conditional reference matches {'no' if not found else 'more than one'} {rt}",
+            code=UNRESOLVED_CONDITIONAL if not found else "fhir.transaction_entry",
         )
     return f"{rt}/{found[0]}"
 
@@ -369,14 +421,12 @@ def _plan(repo: FhirRepository, conn: Connection, ops: list[EntryOp]) -> list[tu
         else:
             assert op.resource is not None
             resource = {**op.resource, "id": rid}
-            planned.append((op, repo.plan(op.rt, rid, resource, prev, op.method, now)))
+            planned.append((op, repo.plan(op.rt, rid, resource, prev, op.method, now, rows=op.rows)))
     return planned
 
 
-def _entry_error(op: EntryOp, cls: type[HealthBrainError], message: str) -> HealthBrainError:
+def _entry_error(
+    op: EntryOp, cls: type[HealthBrainError], message: str, *, code: str = "fhir.transaction_entry"
+) -> HealthBrainError:
     loc = f"Bundle.entry[{op.index}]"
-    return cls(
-        f"{loc}: {message}",
-        issues=[Issue("error", cls.issue_type, message, loc)],
-        code="fhir.transaction_entry",
-    )
+    return cls(f"{loc}: {message}", issues=[Issue("error", cls.issue_type, message, loc)], code=code)

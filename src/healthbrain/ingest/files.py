@@ -8,17 +8,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, insert, select
 
 from healthbrain.core.context import RequestContext
-from healthbrain.core.errors import HealthBrainError
+from healthbrain.core.errors import Conflict, HealthBrainError
 from healthbrain.fhir.repository import FhirRepository
-from healthbrain.fhir.transaction import process_batch, process_transaction
+from healthbrain.fhir.transaction import UNRESOLVED_CONDITIONAL, process_batch, process_transaction
 from healthbrain.ingest.quarantine import FILE_FEED, QuarantineHook
 from healthbrain.storage.tables import ingest_journal
+
+if TYPE_CHECKING:
+    from healthbrain.ingest.workers import WorkerSetup
 
 NDJSON_CHUNK = 500
 ANALYZE_AFTER = 10_000  # resources: a load this big refreshes the planner's statistics
@@ -73,9 +76,14 @@ _TYPE_ORDER = {"Organization": 0, "Location": 1, "Practitioner": 2, "Practitione
 
 
 def _file_order(file: Path) -> tuple[str, int, int, str]:
+    return (*file_stage(file), file.name)
+
+
+def file_stage(file: Path) -> tuple[str, int, int]:
+    """Files of one stage may load in any order: (directory, NDJSON or not, rank of the type)."""
     is_ndjson = file.suffix in (".ndjson", ".jsonl")
     rank = _TYPE_ORDER.get(file.name.split(".", 1)[0], len(_TYPE_ORDER)) if is_ndjson else 0
-    return str(file.parent), int(is_ndjson), rank, file.name
+    return str(file.parent), int(is_ndjson), rank
 
 
 def list_files(path: Path) -> list[Path]:
@@ -180,11 +188,19 @@ def ingest_path(
     progress: Callable[[int, int], None] | None = None,
     *,
     quarantine: QuarantineHook | None = None,
+    workers: int = 1,
+    setup: WorkerSetup | None = None,
 ) -> IngestSummary:
     """Ingest everything under `path`; each unit commits alone, failures are listed and the rest goes on.
 
     With `quarantine`, entries failing hard data-quality rules are held back in the same transaction.
+    With `workers` > 1 and a `setup` that opens a worker's repository (and quarantine hook), the
+    files are shared out over that many processes (`ingest.workers`).
     """
+    if workers > 1 and setup is not None:
+        from healthbrain.ingest.workers import ingest_path_parallel  # it imports this module
+
+        return ingest_path_parallel(repo, ctx, path, setup, workers, progress)
     summary = IngestSummary()
     started = time.perf_counter()
     files = list_files(path)
@@ -196,7 +212,7 @@ def ingest_path(
             if walking and unit.not_fhir:
                 summary.skipped_files.append(unit.source)
                 continue
-            _ingest_unit(repo, ctx, unit, done_keys, summary, quarantine)
+            ingest_unit(repo, ctx, unit, done_keys, summary, quarantine)
         if progress is not None:
             progress(done, len(files))
     if summary.total_resources >= ANALYZE_AFTER:
@@ -206,20 +222,28 @@ def ingest_path(
     return summary
 
 
-def _ingest_unit(
+def ingest_unit(
     repo: FhirRepository,
     ctx: RequestContext,
     unit: Unit,
     done_keys: set[str],
     summary: IngestSummary,
     quarantine: QuarantineHook | None = None,
-) -> None:
+    *,
+    defer: bool = False,
+    count_skipped: bool = True,
+) -> str:
+    """Commit one unit and count it in `summary`: "committed", "skipped", "failed" or "deferred".
+
+    With `defer`, a transaction that may succeed later (a conditional reference matching nothing
+    yet, a concurrent change of the same resource) is not counted as an error but "deferred".
+    """
     if unit.error is not None:
         summary.errors.append(unit.error)
-        return
+        return "failed"
     if unit.key in done_keys:
-        summary.skipped_units += 1
-        return
+        summary.skipped_units += int(count_skipped)
+        return "skipped"
     assert unit.bundle is not None
     entries = unit.bundle.get("entry", [])
 
@@ -262,10 +286,14 @@ def _ingest_unit(
             )
         summary.units += 1
         done_keys.add(unit.key)
+        return "committed"
     except HealthBrainError as err:
+        if defer and (err.code == UNRESOLVED_CONDITIONAL or isinstance(err, Conflict)):
+            return "deferred"
         first = err.issues[0] if err.issues else None
         where = (first.expression if first and first.expression else "") or unit.location
         summary.errors.append(UnitError(unit.source, where, err.code, err.message))
+        return "failed"
 
 
 def _journal_keys(repo: FhirRepository) -> set[str]:
