@@ -54,6 +54,28 @@ def test_every_change_is_delivered_in_order(repo: FhirRepository, dispatcher: Ev
     assert len(got) == 4  # nothing twice once acknowledged
 
 
+def test_subscribers_of_one_round_each_get_the_version_they_were_told_of(
+    repo: FhirRepository, dispatcher: EventDispatcher
+) -> None:
+    first: list[tuple[int, str | None]] = []
+    second: list[tuple[int, str | None]] = []
+
+    def scribble(event: ChangeEvent, resource: dict[str, Any] | None) -> None:
+        first.append((event.version_id, (resource or {}).get("gender")))
+        if resource is not None:
+            resource["gender"] = "unknown"  # a handler that changes what it is given
+
+    dispatcher.register("scribbler", scribble, resource_types={"Patient"})
+    dispatcher.register("reader", lambda e, r: second.append((e.version_id, (r or {}).get("gender"))))
+    repo.update(CTX, "Patient", "a", patient("a"))
+    repo.update(CTX, "Patient", "a", patient("a", "female"))
+    repo.delete(CTX, "Patient", "a")
+    dispatcher.drain()
+    assert first == [(1, "male"), (2, "female"), (3, None)]
+    # the second subscriber sees each stored version as it was, not the first one's changes
+    assert second == [(1, "male"), (2, "female"), (3, None)]
+
+
 def test_type_filter_and_resource_content(repo: FhirRepository, dispatcher: EventDispatcher) -> None:
     seen: list[dict[str, Any] | None] = []
     dispatcher.register("obs-only", lambda e, r: seen.append(r), resource_types={"Observation"})

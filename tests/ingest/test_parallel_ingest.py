@@ -1,4 +1,5 @@
-"""Parallel file ingest: worker processes share the files, the result is the serial one."""
+"""Parallel file ingest: worker processes share the files, the result is the serial one; units that
+wait on another file's resource are retried, serially and in parallel."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import func, select
 
 from healthbrain.core.context import system_context
@@ -90,8 +92,9 @@ def _observation(identifier: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_unit_waiting_for_a_later_file_is_retried_and_a_dangling_one_reported(
-    repo: FhirRepository, db_url: str, tmp_path: Path
+    repo: FhirRepository, db_url: str, tmp_path: Path, workers: int
 ) -> None:
     feed = tmp_path / "feed"
     feed.mkdir()
@@ -103,7 +106,7 @@ def test_a_unit_waiting_for_a_later_file_is_retried_and_a_dangling_one_reported(
     )
     (feed / "c.json").write_bytes(_bundle(_observation("4040")))
 
-    summary = ingest_path(repo, CTX, feed, workers=2, setup=partial(plain_repository, db_url))
+    summary = ingest_path(repo, CTX, feed, workers=workers, setup=partial(plain_repository, db_url))
 
     assert [(Path(e.source).name, e.code) for e in summary.errors] == [("c.json", UNRESOLVED_CONDITIONAL)]
     assert summary.units == 2

@@ -52,6 +52,9 @@ class Subscriber:
     after_batch: Callable[[], object] | None = None
 
 
+OutboxRow = tuple[int, str, str, int, str, float]  # seq, type, id, version, action, occurred at
+
+
 class EventDispatcher:
     """Delivers outbox events to registered subscribers, in-process (the embedded default)."""
 
@@ -73,6 +76,8 @@ class EventDispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # contents read for the dispatch round in progress, shared by its subscribers
+        self._contents: dict[tuple[str, str, int], str | None] = {}
 
     # ---- registration ------------------------------------------------------------------------------
     def register(
@@ -115,9 +120,12 @@ class EventDispatcher:
         """
         handled = 0
         with self._lock:
-            for sub in list(self.subscribers.values()):
-                handled += self._retry_due(sub)
-                handled += self._advance(sub)
+            try:
+                for sub in list(self.subscribers.values()):
+                    handled += self._retry_due(sub)
+                    handled += self._advance(sub)
+            finally:
+                self._contents.clear()
         return handled
 
     def drain(self, max_rounds: int = 1000) -> int:
@@ -137,6 +145,7 @@ class EventDispatcher:
             ).scalar_one()
             rows = self.store.outbox_after(conn, position, self.settings.batch_size)
             blocked = self._blocked_resources(conn, sub.name)
+            self._prefetch(conn, sub, rows)
         for seq, rt, rid, vid, action, at in rows:
             event = ChangeEvent(seq, rt, rid, vid, action, at)
             if (rt, rid) in blocked:
@@ -163,10 +172,32 @@ class EventDispatcher:
         sub.handler(event, resource)
         return True
 
+    def _prefetch(self, conn: Any, sub: Subscriber, rows: list[OutboxRow]) -> None:
+        """Read the batch's versions a subscriber wants in one query; the round's other
+        subscribers find them in `_contents` instead of reading each again."""
+        keys = [
+            (rt, rid, vid)
+            for _, rt, rid, vid, _, _ in rows
+            if (sub.resource_types is None or rt in sub.resource_types)
+            and (rt, rid, vid) not in self._contents
+        ]
+        if not keys:
+            return
+        found = self.store.read_versions_many(conn, keys)
+        for key in keys:
+            ver = found.get(key)
+            self._contents[key] = ver.content if ver is not None else None
+
     def _load(self, event: ChangeEvent) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            ver = self.store.read_version(conn, event.resource_type, event.resource_id, event.version_id)
-        return loads(ver.content) if ver is not None and ver.content else None
+        key = (event.resource_type, event.resource_id, event.version_id)
+        if key in self._contents:
+            content = self._contents[key]
+        else:
+            with self.engine.connect() as conn:
+                ver = self.store.read_version(conn, event.resource_type, event.resource_id, event.version_id)
+            content = ver.content if ver is not None else None
+        # each subscriber gets its own parsed copy: handlers may change what they are given
+        return loads(content) if content else None
 
     def _retry_due(self, sub: Subscriber) -> int:
         f = t.event_failure.c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -194,6 +195,9 @@ def ingest_path(
     """Ingest everything under `path`; each unit commits alone, failures are listed and the rest goes on.
 
     With `quarantine`, entries failing hard data-quality rules are held back in the same transaction.
+    A unit whose conditional reference matches nothing is tried again after the other files of its
+    stage (`file_stage`): files need not come in dependency order.
+
     With `workers` > 1 and a `setup` that opens a worker's repository (and quarantine hook), the
     files are shared out over that many processes (`ingest.workers`).
     """
@@ -207,14 +211,32 @@ def ingest_path(
     summary.files = len(files)
     done_keys = _journal_keys(repo)
     walking = path.is_dir()
-    for done, file in enumerate(files, start=1):
-        for unit in plan_units(file):
-            if walking and unit.not_fhir:
-                summary.skipped_files.append(unit.source)
-                continue
-            ingest_unit(repo, ctx, unit, done_keys, summary, quarantine)
-        if progress is not None:
-            progress(done, len(files))
+    done = 0
+    for _, stage in itertools.groupby(files, key=file_stage):
+        waiting: list[Unit] = []
+        for file in stage:
+            for unit in plan_units(file):
+                if walking and unit.not_fhir:
+                    summary.skipped_files.append(unit.source)
+                    continue
+                if ingest_unit(repo, ctx, unit, done_keys, summary, quarantine, defer=True) == "deferred":
+                    waiting.append(unit)
+            done += 1
+            if progress is not None:
+                progress(done, len(files))
+        # units waiting for a resource a later file of the stage brings: again, until a round
+        # commits nothing; then once more, reporting what still fails
+        while waiting:
+            before = summary.units
+            waiting = [
+                u
+                for u in waiting
+                if ingest_unit(repo, ctx, u, done_keys, summary, quarantine, defer=True) == "deferred"
+            ]
+            if summary.units == before:
+                for unit in waiting:
+                    ingest_unit(repo, ctx, unit, done_keys, summary, quarantine)
+                waiting = []
     if summary.total_resources >= ANALYZE_AFTER:
         with repo.engine.begin() as conn:
             repo.store.refresh_statistics(conn)

@@ -119,6 +119,28 @@ class SqlResourceStore:
             row.method,
         )
 
+    def read_versions_many(
+        self, conn: Connection, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], StoredVersion]:
+        """Many (type, id, version) keys in a few queries; missing keys are absent from the result."""
+        out: dict[tuple[str, str, int], StoredVersion] = {}
+        v = t.resource_version.c
+        for start in range(0, len(keys), 300):
+            chunk = list(keys[start : start + 300])
+            columns = (v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, v.content, v.method)
+            rows = conn.execute(select(*columns).where(tuple_(v.res_type, v.res_id, v.version_id).in_(chunk)))
+            for row in rows:
+                out[(row.res_type, row.res_id, row.version_id)] = StoredVersion(
+                    row.res_type,
+                    row.res_id,
+                    row.version_id,
+                    row.last_updated,
+                    bool(row.deleted),
+                    self._c(row.res_type, row.content),
+                    row.method,
+                )
+        return out
+
     def history(
         self,
         conn: Connection,
