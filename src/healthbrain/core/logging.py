@@ -8,6 +8,9 @@ import sys
 import orjson
 
 
+_RECORD_KEYS = frozenset({"ts", "level", "logger", "event"})
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; extra fields come from `extra={"fields": {...}}`."""
 
@@ -20,7 +23,9 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            payload.update(fields)
+            for key, value in fields.items():
+                # a field never hides the record's own ts, level, logger or event
+                payload[f"field_{key}" if key in _RECORD_KEYS else key] = value
         return orjson.dumps(payload, default=str).decode()
 
 
