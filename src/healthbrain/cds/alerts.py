@@ -263,7 +263,8 @@ class AlertService:
             return None
         self._publish(seq[0], alert, "alert", recipients)
         log.info(
-            "cds.alert_raised", extra={"fields": {"alert": alert_id, "kind": draft.kind, "alert_level": level}}
+            "cds.alert_raised",
+            extra={"fields": {"alert": alert_id, "kind": draft.kind, "alert_level": level}},
         )
         return alert
 

@@ -62,6 +62,17 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def single_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads of one statement each. On PostgreSQL it runs outside a transaction
+    (autocommit): no BEGIN and ROLLBACK round trips, which a read by id would otherwise pay for
+    twice. Elsewhere a plain connection."""
+    with engine.connect() as conn:
+        if is_postgres(engine):
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
 def create_db_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     url = normalise_url(url)

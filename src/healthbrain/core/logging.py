@@ -7,7 +7,6 @@ import sys
 
 import orjson
 
-
 _RECORD_KEYS = frozenset({"ts", "level", "logger", "event"})
 
 

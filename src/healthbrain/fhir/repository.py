@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from healthbrain.core.context import RequestContext
-from healthbrain.core.db import begin_write
+from healthbrain.core.db import begin_write, single_statement
 from healthbrain.core.errors import (
     Conflict,
     Gone,
@@ -265,7 +265,7 @@ class FhirRepository:
         with self.audited(ctx, "read", rt, rid) as note:
             self.check_type(rt)
             self.guard.authorize(ctx, "read", rt)
-            with self.engine.connect() as conn:
+            with single_statement(self.engine) as conn:  # one query either way
                 if self.guard.is_restricted(ctx, "read", rt):
                     # one query: the resource, if the policy's constraints let this context see it
                     query = self.guard.restrict(ctx, "read", Query(rt, (IdIn((rid,)),)))
