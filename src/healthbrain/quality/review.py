@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from healthbrain.core.access import AuditEntry
 from healthbrain.core.context import PurposeOfUse, RequestContext, system_context
+from healthbrain.core.db import begin_write
 from healthbrain.core.errors import Conflict, Forbidden, InvalidInput, Issue, NotFound, Unprocessable
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.resources import iter_references, loads
@@ -120,7 +121,7 @@ class QuarantineDesk:
     # ---- deciding ---------------------------------------------------------------------------------
     def discard(self, ctx: RequestContext, qid: str, note: str | None = None) -> QuarantineRow:
         """Give up on an entry: it stays listed, is never written."""
-        with self.repo.engine.begin() as conn:
+        with begin_write(self.repo.engine) as conn:  # read then write: the lock first
             row = self._row(conn, qid)
             self._require(ctx, CONTENT_ROLES, row)
             if row.status != "held":
@@ -167,7 +168,7 @@ class QuarantineDesk:
 
         results = process_transaction(self.repo, ctx, bundle, also=mark)
         released = []
-        with self.repo.engine.begin() as conn:
+        with begin_write(self.repo.engine) as conn:  # read then write: the lock first
             for (m, _), res in zip(members, results, strict=True):
                 ref = f"{res.versioned.resource_type}/{res.versioned.id}" if res.versioned else ""
                 self.store.update_entry(conn, m.id, released_ref=ref or None)

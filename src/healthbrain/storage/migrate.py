@@ -14,6 +14,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from healthbrain.core.db import begin_write
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +40,8 @@ def alembic_config() -> Config:
 def upgrade_database(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to `revision` (default: the newest of every branch)."""
     cfg = alembic_config()
-    with engine.begin() as conn:
+    # the write lock up front: processes starting together (ingest workers) check in turn
+    with begin_write(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
