@@ -209,7 +209,7 @@ def ingest_path(
     started = time.perf_counter()
     files = list_files(path)
     summary.files = len(files)
-    done_keys = _journal_keys(repo)
+    done_keys = journal_keys(repo)
     walking = path.is_dir()
     done = 0
     for _, stage in itertools.groupby(files, key=file_stage):
@@ -318,6 +318,10 @@ def ingest_unit(
         return "failed"
 
 
-def _journal_keys(repo: FhirRepository) -> set[str]:
+def journal_keys(repo: FhirRepository, among: list[str] | None = None) -> set[str]:
+    """Keys of the units already committed (only those `among` the given keys, when given)."""
+    query = select(ingest_journal.c.unit_key)
+    if among is not None:
+        query = query.where(ingest_journal.c.unit_key.in_(among))
     with repo.engine.connect() as conn:
-        return {row[0] for row in conn.execute(select(ingest_journal.c.unit_key))}
+        return {row[0] for row in conn.execute(query)}

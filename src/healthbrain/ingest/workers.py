@@ -24,8 +24,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from healthbrain.core.context import RequestContext
 from healthbrain.core.db import create_db_engine
 from healthbrain.fhir.repository import FhirRepository
@@ -34,11 +32,11 @@ from healthbrain.ingest.files import (
     IngestSummary,
     file_stage,
     ingest_unit,
+    journal_keys,
     list_files,
     plan_units,
 )
 from healthbrain.ingest.quarantine import QuarantineHook
-from healthbrain.storage.tables import ingest_journal
 
 __all__ = ["WorkerSetup", "auto_workers", "ingest_path_parallel", "plain_repository"]
 
@@ -88,15 +86,7 @@ def _ingest_file(file: str, walking: bool, final: bool, retry: bool) -> _FileRes
     repo, ctx, quarantine = _worker[0]
     summary = IngestSummary(files=1)
     units = list(plan_units(Path(file)))
-    keys = [u.key for u in units]
-    with repo.engine.connect() as conn:
-        done = {
-            row[0]
-            for row in conn.execute(
-                select(ingest_journal.c.unit_key).where(ingest_journal.c.unit_key.in_(keys))
-            )
-        }
-    before = summary.units
+    done = journal_keys(repo, [u.key for u in units])
     deferred = False
     for unit in units:
         if walking and unit.not_fhir:
@@ -110,7 +100,7 @@ def _ingest_file(file: str, walking: bool, final: bool, retry: bool) -> _FileRes
     flush = getattr(repo.audit, "flush", None)  # the hash-chain sink buffers; write it per file
     if callable(flush):
         flush()
-    return _FileResult(summary, summary.units - before, deferred)
+    return _FileResult(summary, summary.units, deferred)
 
 
 def ingest_path_parallel(
@@ -153,7 +143,8 @@ def ingest_path_parallel(
                     log.info("ingest.retry", extra={"fields": {"files": len(retry), "committed": committed}})
                 # nothing committed in a whole round: the next round's failures are final
                 final, again = committed == 0, True
-                pending = sorted(retry, key=lambda f: file_stage(Path(f)))
+                waiting = set(retry)
+                pending = [f for f in pending if f in waiting]  # in their first order
     if summary.total_resources >= ANALYZE_AFTER:
         with repo.engine.begin() as conn:
             repo.store.refresh_statistics(conn)

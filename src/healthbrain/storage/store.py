@@ -63,6 +63,13 @@ class SqlResourceStore:
             return content
         return self.reveal(res_type, content)
 
+    def _stored(self, row: Any, method: str = "") -> StoredVersion:
+        """A row with the key, version, time, deleted flag and content columns, revealed."""
+        content = self._c(row.res_type, row.content)
+        return StoredVersion(
+            row.res_type, row.res_id, row.version_id, row.last_updated, bool(row.deleted), content, method
+        )
+
     # ---- reads -------------------------------------------------------------------------------
     def read_current(self, conn: Connection, res_type: str, res_id: str) -> StoredVersion | None:
         r = t.resource.c
@@ -88,14 +95,7 @@ class SqlResourceStore:
                 )
             )
             for row in rows:
-                out[(row.res_type, row.res_id)] = StoredVersion(
-                    row.res_type,
-                    row.res_id,
-                    row.version_id,
-                    row.last_updated,
-                    bool(row.deleted),
-                    self._c(row.res_type, row.content),
-                )
+                out[(row.res_type, row.res_id)] = self._stored(row)
         return out
 
     def read_version(
@@ -130,15 +130,7 @@ class SqlResourceStore:
             columns = (v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, v.content, v.method)
             rows = conn.execute(select(*columns).where(tuple_(v.res_type, v.res_id, v.version_id).in_(chunk)))
             for row in rows:
-                out[(row.res_type, row.res_id, row.version_id)] = StoredVersion(
-                    row.res_type,
-                    row.res_id,
-                    row.version_id,
-                    row.last_updated,
-                    bool(row.deleted),
-                    self._c(row.res_type, row.content),
-                    row.method,
-                )
+                out[(row.res_type, row.res_id, row.version_id)] = self._stored(row, row.method)
         return out
 
     def history(
