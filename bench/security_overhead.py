@@ -1,6 +1,6 @@
 """Security overhead: the read/search mix of bench/search.py with and without policy, audit and encryption.
 
-One store (Synthea bundles with fresh ids, loaded through a repository that seals identifiers and
+One store (Synthea bundles with fresh ids and hospitals shared by all copies, loaded through a repository that seals identifiers and
 labels sensitive data), two repositories over it:
 - open: the permit-all policy and an audit sink that drops entries (the foundation without security);
 - secured: the role policy for a clinician of the organisation with the most encounters (care
@@ -18,11 +18,11 @@ import argparse
 import random
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from healthbrain.core.access import AuditEntry
 from healthbrain.core.context import Principal, PurposeOfUse, RequestContext, system_context
@@ -43,6 +43,20 @@ class DropAudit:
         return None
 
 
+def shared_institutions(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with its organisations created once per name (conditional create), not once per copy.
+
+    Synthea gives every patient file its own Organization resources; a region has a few dozen hospitals
+    that each see many residents, so the copies share them and a hospital's clinician has a real panel.
+    """
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Organization" and resource.get("name"):
+            resource["identifier"] = [{"system": "urn:healthbrain:bench:org", "value": resource["name"]}]
+            entry["request"]["ifNoneExist"] = "identifier=" + quote(f"urn:healthbrain:bench:org|{resource['name']}")
+    return bundle
+
+
 def fill(url: str, target: int, settings: SecuritySettings) -> None:
     engine = create_db_engine(url)
     upgrade_database(engine)
@@ -55,7 +69,7 @@ def fill(url: str, target: int, settings: SecuritySettings) -> None:
     loader = FhirRepository(engine, validate=False, labeler=security.labeler, protector=security.protector)
     done = 0
     for bundle in fresh_copies(synthea_bundles(), target):
-        process_transaction(loader, system_context(), bundle)
+        process_transaction(loader, system_context(), shared_institutions(bundle))
         done += len(bundle["entry"])
     with engine.begin() as conn:
         loader.store.refresh_statistics(conn)
@@ -64,14 +78,19 @@ def fill(url: str, target: int, settings: SecuritySettings) -> None:
 
 
 def busiest_organization(repo: FhirRepository) -> str:
-    counts: Counter[str] = Counter()
-    ref = t.idx_reference.c
+    """The organisation whose encounters concern the most distinct patients."""
+    provider, patient = t.idx_reference.alias("provider"), t.idx_reference.alias("patient")
+    query = (
+        select(provider.c.target_id, func.count(func.distinct(patient.c.target_id)).label("n"))
+        .join(patient, (patient.c.res_id == provider.c.res_id) & (patient.c.res_type == "Encounter")
+              & (patient.c.param == "patient"))
+        .where(provider.c.res_type == "Encounter", provider.c.param == "service-provider")
+        .group_by(provider.c.target_id)
+        .order_by(func.count(func.distinct(patient.c.target_id)).desc())
+        .limit(1)
+    )
     with repo.engine.connect() as conn:
-        rows = conn.execute(
-            select(ref.target_id).where(ref.res_type == "Encounter", ref.param == "service-provider")
-        )
-        counts.update(r.target_id for r in rows)
-    return counts.most_common(1)[0][0]
+        return str(conn.execute(query).one().target_id)
 
 
 def visible_sample(repo: FhirRepository, ctx: RequestContext, seed: int) -> tuple[list[str], list[str]]:

@@ -37,11 +37,38 @@ def _progress() -> Progress:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the FHIR API, platform API and landing page."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+    tls_client_ca: Annotated[
+        Path | None, typer.Option(help="PEM CA bundle: require client certificates it signed (mutual TLS)")
+    ] = None,
+) -> None:
+    """Serve the FHIR API, platform API and landing page (HTTPS with --tls-cert and --tls-key)."""
+    import ssl
+
     import uvicorn
 
-    console.print(f"HealthBrain 健康大脑 → http://{host}:{port}  (FHIR: /fhir/R4/metadata, docs: /docs)")
+    if (tls_cert is None) != (tls_key is None):
+        console.print("[red]--tls-cert and --tls-key go together[/red]")
+        raise typer.Exit(2)
+    if tls_client_ca is not None and tls_cert is None:
+        console.print("[red]--tls-client-ca needs --tls-cert and --tls-key[/red]")
+        raise typer.Exit(2)
+    for path in (tls_cert, tls_key, tls_client_ca):
+        if path is not None and not path.is_file():
+            console.print(f"[red]no such file: {path}[/red]")
+            raise typer.Exit(2)
+    scheme = "https" if tls_cert else "http"
+    console.print(f"HealthBrain 健康大脑 → {scheme}://{host}:{port}  (FHIR: /fhir/R4/metadata, docs: /docs)")
+    tls: dict[str, object] = {}
+    if tls_cert is not None and tls_key is not None:
+        tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
+        if tls_client_ca is not None:
+            tls |= {"ssl_ca_certs": str(tls_client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
     uvicorn.run(
         "healthbrain.api.app:create_app",
         factory=True,
@@ -49,6 +76,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        **tls,  # type: ignore[arg-type]
     )
 
 

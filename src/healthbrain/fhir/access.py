@@ -129,6 +129,10 @@ class AccessGuard:
             constraints = self._constraints(ctx, action, rt)
         return Query(rt, criteria, query.sort, (*query.constraints, *constraints))
 
+    def constraints(self, ctx: RequestContext, action: str, rt: str) -> tuple[Criterion, ...]:
+        """The policy's constraints on resources of `rt` for this context (none: unrestricted)."""
+        return self._constraints(ctx, action, rt)
+
     def is_restricted(self, ctx: RequestContext, action: str, rt: str | None) -> bool:
         """Whether the policy limits what this context sees of `rt` (all types when None)."""
         return bool(self._constraints(ctx, action, rt or "Patient"))

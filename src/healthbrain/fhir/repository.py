@@ -46,7 +46,6 @@ from healthbrain.fhir.search import SearchParser
 from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
 from healthbrain.fhir.types import is_resource_type
 from healthbrain.fhir.validation import validate_or_raise
-from healthbrain.storage.query import IdIn, Query
 from healthbrain.storage.rows import IndexRows
 from healthbrain.storage.store import SqlResourceStore, StoredVersion, VersionConflict, VersionWrite
 
@@ -265,15 +264,15 @@ class FhirRepository:
         with self.audited(ctx, "read", rt, rid) as note:
             self.check_type(rt)
             self.guard.authorize(ctx, "read", rt)
+            constraints = self.guard.constraints(ctx, "read", rt)
             with single_statement(self.engine) as conn:  # one query either way
-                if self.guard.is_restricted(ctx, "read", rt):
+                if constraints:
                     # one query: the resource, if the policy's constraints let this context see it
-                    query = self.guard.restrict(ctx, "read", Query(rt, (IdIn((rid,)),)))
-                    found = self.store.search(conn, query, limit=1, offset=0)
-                    if found and found[0].content is not None:
-                        resource = loads(found[0].content)
+                    found = self.store.read_constrained(conn, rt, rid, constraints)
+                    if found is not None and found.content is not None:
+                        resource = loads(found.content)
                         note.patients.extend(self.guard.subject(resource).patients)
-                        return Versioned(rt, rid, found[0].version_id, found[0].last_updated, resource)
+                        return Versioned(rt, rid, found.version_id, found.last_updated, resource)
                 cur = self.store.read_current(conn, rt, rid)
             if cur is None:
                 raise NotFound(f"{rt}/{rid} is not known", code="fhir.not_found")

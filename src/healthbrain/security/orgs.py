@@ -56,6 +56,7 @@ class OrgDirectory:
         self._nodes: dict[str, OrgNode] = {}
         self._children: dict[str, list[str]] = {}
         self._loaded_at = 0.0
+        self._generation = 0
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -85,7 +86,13 @@ class OrgDirectory:
                 if node.parent:
                     children.setdefault(node.parent, []).append(node.id)
             self._nodes, self._children = nodes, children
+            self._generation += 1
             self._loaded_at = time.monotonic()
+
+    def generation(self) -> int:
+        """A number that changes whenever the directory was read again (for caches built on it)."""
+        self._load()
+        return self._generation
 
     def node(self, org_id: str) -> OrgNode | None:
         self._load()

@@ -17,17 +17,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import Engine
 
 from healthbrain.core.access import Subject
 from healthbrain.core.context import PurposeOfUse, RequestContext
+from healthbrain.core.db import single_statement
 from healthbrain.core.errors import Forbidden
 from healthbrain.core.settings import SecuritySettings
 from healthbrain.security.breakglass import BreakGlassLedger
 from healthbrain.security.labels import SENSITIVE_LABELS
 from healthbrain.security.orgs import OrgDirectory
-from healthbrain.security.roles import ROLES, RolePermissions, action_group, parse_scopes, type_group
+from healthbrain.security.roles import (
+    ROLES,
+    RolePermissions,
+    Scope,
+    action_group,
+    parse_scopes,
+    type_group,
+)
 from healthbrain.storage.query import (
     AllOf,
     AnyOf,
@@ -37,7 +46,6 @@ from healthbrain.storage.query import (
     IdIn,
     IndexMatch,
     Not,
-    Query,
     ReverseChain,
 )
 from healthbrain.storage.store import SqlResourceStore
@@ -45,6 +53,9 @@ from healthbrain.storage.store import SqlResourceStore
 __all__ = ["RolePolicy"]
 
 NOTHING: Criterion = IdIn(())
+_NOT_SENSITIVE: Criterion = Not(
+    IndexMatch("token", "_security", (Cond("code", "in", tuple(sorted(SENSITIVE_LABELS))),))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,12 @@ class _Standing:
     write_types: frozenset[str] | None
 
 
+@lru_cache(maxsize=1024)
+def _scopes(scopes: frozenset[str]) -> tuple[Scope, ...]:
+    return tuple(parse_scopes(scopes))
+
+
+@lru_cache(maxsize=256)
 def _standing(roles: frozenset[str]) -> _Standing:
     perms: list[RolePermissions] = [ROLES[r] for r in roles if r in ROLES]
     write_types: set[str] | None = set()
@@ -93,6 +110,8 @@ class RolePolicy:
         self.break_glass = break_glass or BreakGlassLedger(engine, settings)
         self.clock = clock
         self.store = SqlResourceStore()
+        # constraints per request shape; the same objects each time, so their SQL is found by identity
+        self._memo: dict[tuple[object, ...], tuple[Criterion, ...]] = {}
 
     # ---- type level ------------------------------------------------------------------------------
     def authorize(self, ctx: RequestContext, action: str, resource_type: str) -> None:
@@ -118,7 +137,7 @@ class RolePolicy:
         self._check_scopes(ctx, action, resource_type)
 
     def _check_scopes(self, ctx: RequestContext, action: str, resource_type: str) -> None:
-        scopes = parse_scopes(ctx.principal.scopes)
+        scopes = _scopes(ctx.principal.scopes)
         context = "system" if ctx.principal.kind == "client" else "user"
         usable = [s for s in scopes if s.context == context or (s.context == "patient" and ctx.patient)]
         if resource_type == "*":
@@ -134,6 +153,34 @@ class RolePolicy:
     ) -> tuple[Criterion, ...]:
         if ctx.is_system:
             return ()
+        if ctx.break_glass is not None:  # the ledger's live grants: never memoised
+            return self._constraints(ctx, resource_type, patient_param)
+        key = (
+            "constraints",
+            ctx.principal,
+            ctx.purpose,
+            ctx.patient,
+            resource_type if resource_type == "Patient" else type_group(resource_type),
+            patient_param,
+        )
+        return self._memoized(key, lambda: self._constraints(ctx, resource_type, patient_param))
+
+    def _memoized(
+        self, key: tuple[object, ...], build: Callable[[], tuple[Criterion, ...]]
+    ) -> tuple[Criterion, ...]:
+        """`build()` once per key, care-window day and organisation directory load."""
+        full = (*key, self._cutoff(), self.orgs.generation())
+        found = self._memo.get(full)
+        if found is None:
+            found = build()
+            if len(self._memo) >= 4096:
+                self._memo.clear()
+            self._memo[full] = found
+        return found
+
+    def _constraints(
+        self, ctx: RequestContext, resource_type: str, patient_param: str | None
+    ) -> tuple[Criterion, ...]:
         standing = _standing(ctx.principal.roles)
         if "all" in standing.reaches:
             return ()
@@ -147,8 +194,12 @@ class RolePolicy:
         elif patient_param is not None:
             out.append(Chain(patient_param, "Patient", (patient_ok,)))
         if not standing.sensitive:
-            out.append(Not(IndexMatch("token", "_security", (Cond("code", "in", tuple(SENSITIVE_LABELS)),))))
+            out.append(_NOT_SENSITIVE)
         return tuple(out)
+
+    def _cutoff(self) -> float:
+        """The care window's start, in whole days: the same constraint (and SQL) for a whole day."""
+        return float(int((self.clock() - self.settings.care_window_days * 86400) // 86400) * 86400)
 
     def _patient_criterion(self, ctx: RequestContext, standing: _Standing) -> Criterion:
         org = ctx.principal.organization
@@ -172,15 +223,14 @@ class RolePolicy:
             )
         criterion: Criterion = AnyOf(tuple(options)) if options else NOTHING
         if ctx.patient is not None and any(
-            s.context == "patient" for s in parse_scopes(ctx.principal.scopes)
+            s.context == "patient" for s in _scopes(ctx.principal.scopes)
         ):
             # a SMART patient launch: only the patient in context, whatever else the role reaches
             criterion = AllOf((IdIn((ctx.patient,)), criterion))
         return criterion
 
     def _care(self, ctx: RequestContext, units: tuple[str, ...]) -> Criterion:
-        # whole days: the same constraint for a whole day, so its SQL is built once (search_sql caches it)
-        cutoff = float(int((self.clock() - self.settings.care_window_days * 86400) // 86400) * 86400)
+        cutoff = self._cutoff()
         in_units = (Cond("target_type", "=", "Organization"), Cond("target_id", "in", units))
         encounter = ReverseChain(
             "Encounter",
@@ -247,14 +297,16 @@ class RolePolicy:
         return set(self.orgs.subtree(org))
 
     def _visible_patients(self, ctx: RequestContext, standing: _Standing, ids: set[str]) -> set[str]:
-        criterion = self._patient_criterion(ctx, standing)
+        if ctx.break_glass is not None:  # the ledger's live grants: never memoised
+            constraints: tuple[Criterion, ...] = (self._patient_criterion(ctx, standing),)
+        else:
+            key = ("patients", ctx.principal, ctx.purpose, ctx.patient)
+            constraints = self._memoized(key, lambda: (self._patient_criterion(ctx, standing),))
         out: set[str] = set()
         ordered = sorted(ids)
-        with self.engine.connect() as conn:
+        with single_statement(self.engine) as conn:
             for start in range(0, len(ordered), 500):
-                chunk = tuple(ordered[start : start + 500])
-                query = Query("Patient", (IdIn(chunk),), constraints=(criterion,))
-                out.update(v.res_id for v in self.store.search(conn, query, limit=len(chunk), offset=0))
+                out |= self.store.ids_satisfying(conn, "Patient", ordered[start : start + 500], constraints)
         return out
 
 

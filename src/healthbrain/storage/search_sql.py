@@ -230,8 +230,28 @@ def where_sql(
     parts = [_R.c.res_type == resource_type, _R.c.deleted == false()]
     driver = _driver(criteria)
     parts += [criterion_sql(resource_type, c, correlated=i != driver) for i, c in enumerate(criteria)]
-    parts += [_constraint_sql(resource_type, c, dialect) for c in constraints]
+    parts += [constraint_clause(resource_type, c, dialect) for c in constraints]
     return and_(true(), *parts)
+
+
+# constraint objects seen before, by identity: the policy hands out the same objects for the same
+# request shape, and hashing a deep criterion for the lru_cache below costs more than looking it up
+_SEEN: dict[tuple[str, int, int], tuple[Criterion, Dialect | None, ColumnElement[bool]]] = {}
+
+
+def constraint_clause(
+    resource_type: str, criterion: Criterion, dialect: Dialect | None
+) -> ColumnElement[bool]:
+    """`_constraint_sql`, found by the constraint's identity when it was seen before."""
+    key = (resource_type, id(criterion), id(dialect))
+    seen = _SEEN.get(key)
+    if seen is not None and seen[0] is criterion and seen[1] is dialect:
+        return seen[2]
+    clause = _constraint_sql(resource_type, criterion, dialect)
+    if len(_SEEN) >= 4096:
+        _SEEN.clear()
+    _SEEN[key] = (criterion, dialect, clause)  # holding the objects keeps their ids unique
+    return clause
 
 
 @lru_cache(maxsize=2048)

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, false, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, false, func, or_, select, tuple_, update
 
 from healthbrain.storage import tables as t
-from healthbrain.storage.query import Query
+from healthbrain.storage.query import Criterion, Query
 from healthbrain.storage.rows import IndexRows
-from healthbrain.storage.search_sql import count_sql, search_sql, where_sql
+from healthbrain.storage.search_sql import constraint_clause, count_sql, search_sql, where_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,7 @@ class SqlResourceStore:
 
     def __init__(self, reveal: Reveal | None = None) -> None:
         self.reveal = reveal
+        self._reads: dict[tuple[object, ...], tuple[tuple[Criterion, ...], Select[Any]]] = {}
 
     def _c(self, res_type: str, content: str | None) -> str | None:
         if content is None or self.reveal is None:
@@ -80,6 +81,58 @@ class SqlResourceStore:
             return None
         content = self._c(res_type, row.content)
         return StoredVersion(res_type, res_id, row.version_id, row.last_updated, bool(row.deleted), content)
+
+    def read_constrained(
+        self, conn: Connection, res_type: str, res_id: str, constraints: tuple[Criterion, ...]
+    ) -> StoredVersion | None:
+        """The live current version when it satisfies `constraints` (an access policy's), else None.
+
+        One statement per (type, constraints, dialect), built once: a read by id is the most
+        frequent call of a secured repository, and building its SQL cost more than running it.
+        """
+        key = ("read", res_type, tuple(id(c) for c in constraints), id(conn.dialect))
+        cached = self._reads.get(key)
+        if cached is None or cached[0] != constraints:
+            r = t.resource.c
+            statement: Select[Any] = select(r.version_id, r.last_updated, r.content).where(
+                r.res_type == res_type,
+                r.res_id == bindparam("rid"),
+                r.deleted == false(),
+                *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
+            )
+            cached = self._cache_read(key, constraints, statement)
+        row = conn.execute(cached[1], {"rid": res_id}).first()
+        if row is None:
+            return None
+        content = self._c(res_type, row.content)
+        return StoredVersion(res_type, res_id, row.version_id, row.last_updated, False, content)
+
+    def ids_satisfying(
+        self, conn: Connection, res_type: str, ids: Sequence[str], constraints: tuple[Criterion, ...]
+    ) -> set[str]:
+        """Which of `ids` are live resources of `res_type` that satisfy `constraints`."""
+        if not ids:
+            return set()
+        key = ("ids", res_type, tuple(id(c) for c in constraints), id(conn.dialect))
+        cached = self._reads.get(key)
+        if cached is None or cached[0] != constraints:
+            r = t.resource.c
+            statement: Select[Any] = select(r.res_id).where(
+                r.res_type == res_type,
+                r.res_id.in_(bindparam("ids", expanding=True)),
+                r.deleted == false(),
+                *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
+            )
+            cached = self._cache_read(key, constraints, statement)
+        return {row.res_id for row in conn.execute(cached[1], {"ids": list(ids)})}
+
+    def _cache_read(
+        self, key: tuple[object, ...], constraints: tuple[Criterion, ...], statement: Select[Any]
+    ) -> tuple[tuple[Criterion, ...], Select[Any]]:
+        if len(self._reads) >= 1024:
+            self._reads.clear()
+        self._reads[key] = (constraints, statement)
+        return constraints, statement
 
     def read_current_many(
         self, conn: Connection, keys: Sequence[tuple[str, str]]
