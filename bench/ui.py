@@ -113,7 +113,9 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         base = settings.api.base_url.removesuffix("/fhir/R4")
+        print(f"built and ingested {args.patients:,} patients in {build_seconds:.0f} s", flush=True)
         settled = settle(app, base)
+        print(f"services caught up in {settled:.0f} s", flush=True)
         results: dict[str, Any] = {}
         try:
             for role, org, paths in PAGES:

@@ -109,6 +109,46 @@ def test_conditional_reference_and_if_none_exist(repo: FhirRepository) -> None:
         process_transaction(repo, CTX, tx(post("urn:uuid:3", observation("Patient?identifier=urn:mrn|NOPE"))))
 
 
+def test_many_conditional_lookups_in_one_transaction_answer_as_one_by_one(repo: FhirRepository) -> None:
+    """An HL7 feed's bundle looks up its patient and every result by identifier: those lookups share
+    one statement, and each answers what a search of its own would (the match, several, or none)."""
+    def patient(mrn: str, system: str = "urn:mrn") -> dict[str, Any]:
+        return {**PATIENT, "identifier": [{"system": system, "value": mrn}]}
+
+    for mrn in ("M1", "M2", "M3", "TWIN", "TWIN", "GONE"):
+        repo.create(CTX, patient(mrn))
+    repo.create(CTX, patient("M1", system="urn:other"))  # same value, another system
+    gone = run_search(repo, CTX, "Patient", [("identifier", "urn:mrn|GONE")]).matches[0]["id"]
+    repo.delete(CTX, "Patient", gone)
+    expected = {mrn: [p["id"] for p in run_search(repo, CTX, "Patient", [("identifier", f"urn:mrn|{mrn}")]).matches]
+                for mrn in ("M1", "M2", "M3")}
+
+    results = process_transaction(repo, CTX, tx(
+        post("urn:uuid:1", patient("M1"), ifNoneExist="identifier=urn:mrn|M1"),
+        post("urn:uuid:2", observation("Patient?identifier=urn:mrn|M2")),
+        post("urn:uuid:3", observation("Patient?identifier=urn:mrn%7CM3")),
+        post("urn:uuid:4", patient("NEW"), ifNoneExist="identifier=urn:mrn|NEW"),
+        post("urn:uuid:5", observation("Patient?identifier=urn:mrn|M1")),
+    ))
+    assert results[0].status == "200 OK" and results[0].versioned and [results[0].versioned.id] == expected["M1"]
+    assert results[3].status == "201 Created"
+    subjects = [repo.read(CTX, "Observation", r.versioned.id).resource["subject"]["reference"]  # type: ignore[index]
+                for r in (results[1], results[2], results[4]) if r.versioned]
+    assert subjects == [f"Patient/{expected['M2'][0]}", f"Patient/{expected['M3'][0]}", f"Patient/{expected['M1'][0]}"]
+
+    before = live_count(repo)
+    for ref, wanted in (("Patient?identifier=urn:mrn|TWIN", "more than one"),
+                        ("Patient?identifier=urn:mrn|GONE", "no Patient")):
+        with pytest.raises(PreconditionFailed) as err:
+            process_transaction(repo, CTX, tx(post("urn:uuid:6", observation("Patient?identifier=urn:mrn|M2")),
+                                              post("urn:uuid:7", observation(ref))))
+        assert wanted in str(err.value.issues[0].diagnostics) and "Bundle.entry[1]" in str(err.value.issues[0].expression)
+    with pytest.raises(PreconditionFailed):
+        process_transaction(repo, CTX, tx(post("urn:uuid:8", patient("TWIN"), ifNoneExist="identifier=urn:mrn|TWIN"),
+                                          post("urn:uuid:9", patient("M2"), ifNoneExist="identifier=urn:mrn|M2")))
+    assert live_count(repo) == before  # nothing of the failed transactions was written
+
+
 def test_delete_is_processed_before_put_of_the_same_type(repo: FhirRepository) -> None:
     repo.update(CTX, "Patient", "a", {**PATIENT, "id": "a"})
     results = process_transaction(repo, CTX, tx(

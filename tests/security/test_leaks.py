@@ -14,9 +14,10 @@ import orjson
 import pytest
 
 from healthbrain.core.context import system_context
-from healthbrain.core.errors import Forbidden, NotFound
+from healthbrain.core.errors import Forbidden, NotFound, PreconditionFailed
 from healthbrain.fhir.export import ExportService
 from healthbrain.fhir.reading import run_everything, run_history, run_search
+from healthbrain.fhir.transaction import process_transaction
 
 from regionkit import Region
 
@@ -99,6 +100,31 @@ def test_searches_by_id_identifier_name_chain_and_has(region: Region, b_patients
     # a name shared with A's patients finds only A's
     for res in run_search(region.repo, ctx, "Patient", [("family", family)]).matches:
         assert res["id"] not in b_patients
+
+
+def test_conditional_references_do_not_resolve_to_b(region: Region, b_patients: set[str]) -> None:
+    """A transaction's lookups by identifier (answered together) find none of B's patients."""
+    ctx = region.ctx({"clinician"}, region.hospital_a)
+    refs = []
+    for pid in sorted(b_patients)[:2]:
+        patient = region.repo.read(SYSTEM, "Patient", pid).resource
+        assert patient is not None
+        ident = next(i for i in patient["identifier"] if i["system"] == "urn:oid:2.16.156.10011.1.1")
+        refs.append(f"Patient?identifier={ident['system']}|{ident['value']}")
+    entries = [
+        {"fullUrl": f"urn:uuid:{n}", "request": {"method": "POST", "url": "Observation"},
+         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+                      "subject": {"reference": ref}}}
+        for n, ref in enumerate(refs)
+    ]
+    before = run_search(region.repo, SYSTEM, "Observation", [("_summary", "count")]).total
+    with pytest.raises(PreconditionFailed) as err:
+        process_transaction(region.repo, ctx, {"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert "no Patient" in str(err.value.issues[0].diagnostics)
+    assert run_search(region.repo, SYSTEM, "Observation", [("_summary", "count")]).total == before
+    # the platform itself does find them (the same resident may be registered at several places)
+    for ref in refs:
+        assert run_search(region.repo, SYSTEM, "Patient", [("identifier", ref.split("=", 1)[1])]).matches
 
 
 def test_includes_do_not_follow_references_into_b(region: Region, b_patients: set[str]) -> None:

@@ -46,6 +46,7 @@ from healthbrain.fhir.search import SearchParser
 from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
 from healthbrain.fhir.types import is_resource_type
 from healthbrain.fhir.validation import validate_or_raise
+from healthbrain.storage.query import AnyOf, IndexMatch
 from healthbrain.storage.rows import IndexRows
 from healthbrain.storage.store import SqlResourceStore, StoredVersion, VersionConflict, VersionWrite
 
@@ -243,6 +244,55 @@ class FhirRepository:
         req = self.parser.parse(rt, params)
         restricted = self.guard.restrict(ctx, "search", req.query)
         return [v.res_id for v in self.store.search(conn, restricted, limit=2, offset=0)]
+
+    def match_many(
+        self, conn: Connection, ctx: RequestContext, lookups: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[str]]:
+        """`match_ids` for many (type, query) pairs at once, as far as they can share a query.
+
+        Lookups of one exact token (`identifier=system|value`, the usual conditional reference of
+        an integration) on the same type and parameter are answered by one statement; the result
+        holds up to 2 ids per lookup, like `match_ids`. Other lookups are left out (callers fall
+        back to `match_ids`, which also reports their errors).
+        """
+        groups: dict[tuple[str, str, tuple[str, ...]], list[tuple[tuple[str, str], tuple[Any, ...]]]] = {}
+        for rt, query in dict.fromkeys(lookups):
+            match = self._single_token(rt, query)
+            if match is not None:
+                param, columns, values = match
+                groups.setdefault((rt, param, columns), []).append(((rt, query), values))
+        out: dict[tuple[str, str], list[str]] = {}
+        for (rt, param, columns), members in groups.items():
+            constraints = self.guard.constraints(ctx, "search", rt)
+            found = self.store.index_matches(
+                conn, rt, "token", param, columns, [v for _, v in members], constraints
+            )
+            for key, values in members:
+                out[key] = found.get(values, [])[:2]
+        return out
+
+    def _single_token(self, rt: str, query: str) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
+        """(param, columns, values) when the query is one token parameter of exact values."""
+        if not is_resource_type(rt):
+            return None
+        params = parse_qsl(query, keep_blank_values=True)
+        if len(params) != 1:
+            return None
+        try:
+            req = self.parser.parse(rt, params)
+        except HealthBrainError:
+            return None
+        criteria = req.query.criteria
+        if len(criteria) != 1 or req.query.constraints or req.query.sort:
+            return None
+        only = criteria[0]
+        if isinstance(only, AnyOf) and len(only.options) == 1:
+            only = only.options[0]
+        if not isinstance(only, IndexMatch) or only.kind != "token" or not only.conds:
+            return None
+        if any(c.op != "=" for c in only.conds):
+            return None
+        return only.param, tuple(c.column for c in only.conds), tuple(c.value for c in only.conds)
 
     # ---- reads ---------------------------------------------------------------------------------
     def ensure_visible(

@@ -188,8 +188,9 @@ def _transaction(
     _prepare(repo, ops)
     results: dict[int, EntryResult] = {}
     with repo.write_tx() as conn:
-        _resolve_targets(repo, ctx, conn, ops)
-        _rewrite_all_references(repo, ctx, conn, ops)
+        match = _Matcher(repo, ctx, conn, ops)
+        _resolve_targets(ops, match)
+        _rewrite_all_references(ops, match)
         planned = _plan(repo, conn, ops)
         repo.flush(conn, [p for _, p in planned])
         if also is not None:
@@ -321,18 +322,53 @@ def _settled(ref: str, known: dict[str, str], undecided: set[str]) -> bool:
     return "?" not in ref or ref.startswith("#")
 
 
-def _resolve_targets(repo: FhirRepository, ctx: RequestContext, conn: Connection, ops: list[EntryOp]) -> None:
+def _lookups(ops: list[EntryOp]) -> list[tuple[str, str]]:
+    """Every (type, query) the transaction will look up: conditional creates, updates and deletes,
+    and the conditional references of entries not rewritten yet."""
+    out: list[tuple[str, str]] = []
+    for op in ops:
+        if op.method == "POST" and op.if_none_exist:
+            out.append((op.rt, op.if_none_exist))
+        elif op.method in ("PUT", "DELETE") and op.query is not None:
+            out.append((op.rt, op.query))
+        if op.resource is not None and not op.rewritten:
+            for ref in iter_references(op.resource):
+                value = ref["reference"]
+                if "?" in value and not value.startswith("#"):
+                    rt, _, query = value.partition("?")
+                    out.append((rt, query))
+    return out
+
+
+class _Matcher:
+    """`match_ids` for one transaction, with the lookups that can share a statement done up front.
+
+    Nothing is written before every lookup is done, so answering them early gives what asking one
+    by one would have."""
+
+    def __init__(
+        self, repo: FhirRepository, ctx: RequestContext, conn: Connection, ops: list[EntryOp]
+    ) -> None:
+        self.repo, self.ctx, self.conn = repo, ctx, conn
+        self.known = repo.match_many(conn, ctx, _lookups(ops))
+
+    def __call__(self, rt: str, query: str) -> list[str]:
+        found = self.known.get((rt, query))
+        return found if found is not None else self.repo.match_ids(self.conn, self.ctx, rt, query)
+
+
+def _resolve_targets(ops: list[EntryOp], match: _Matcher) -> None:
     for op in sorted(ops, key=lambda o: ORDER[o.method]):
         if op.method == "POST":
             op.target_id = op.target_id or new_id()
             if op.if_none_exist:
-                found = repo.match_ids(conn, ctx, op.rt, op.if_none_exist)
+                found = match(op.rt, op.if_none_exist)
                 if len(found) > 1:
                     raise _entry_error(op, PreconditionFailed, "ifNoneExist matches more than one resource")
                 if found:
                     op.target_id, op.matched = found[0], True
         elif op.method in ("PUT", "DELETE") and op.query is not None:
-            found = repo.match_ids(conn, ctx, op.rt, op.query)
+            found = match(op.rt, op.query)
             if len(found) > 1:
                 raise _entry_error(
                     op, PreconditionFailed, "the conditional URL matches more than one resource"
@@ -353,9 +389,7 @@ def _resolve_targets(repo: FhirRepository, ctx: RequestContext, conn: Connection
             raise _entry_error(op, InvalidInput, "resource.id differs from request.url")
 
 
-def _rewrite_all_references(
-    repo: FhirRepository, ctx: RequestContext, conn: Connection, ops: list[EntryOp]
-) -> None:
+def _rewrite_all_references(ops: list[EntryOp], match: _Matcher) -> None:
     mapping: dict[str, str] = {}
     for op in ops:
         if op.full_url and op.target_id and op.method in ("POST", "PUT"):
@@ -374,20 +408,18 @@ def _rewrite_all_references(
                 )
             if "?" in ref and not ref.startswith("#"):
                 if ref not in cache:
-                    cache[ref] = _resolve_conditional(repo, ctx, conn, op, ref)
+                    cache[ref] = _resolve_conditional(match, op, ref)
                 return cache[ref]
             return None
 
         rewrite_references(op.resource, rewrite)
 
 
-def _resolve_conditional(
-    repo: FhirRepository, ctx: RequestContext, conn: Connection, op: EntryOp, ref: str
-) -> str:
+def _resolve_conditional(match: _Matcher, op: EntryOp, ref: str) -> str:
     rt, _, query = ref.partition("?")
     if not is_resource_type(rt):
         raise _entry_error(op, InvalidInput, "a conditional reference must start with a resource type")
-    found = repo.match_ids(conn, ctx, rt, query)
+    found = match(rt, query)
     if len(found) != 1:
         raise _entry_error(
             op,

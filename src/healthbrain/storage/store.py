@@ -126,6 +126,44 @@ class SqlResourceStore:
             cached = self._cache_read(key, constraints, statement)
         return {row.res_id for row in conn.execute(cached[1], {"ids": list(ids)})}
 
+    def index_matches(
+        self,
+        conn: Connection,
+        res_type: str,
+        kind: str,
+        param: str,
+        columns: tuple[str, ...],
+        values: Sequence[tuple[Any, ...]],
+        constraints: tuple[Criterion, ...],
+    ) -> dict[tuple[Any, ...], list[str]]:
+        """For many exact values of one search parameter at once (`columns` equal to each tuple of
+        `values`): the ids of the live resources of `res_type` that hold each value and satisfy
+        `constraints`, in id order. A transaction's conditional references look up this way."""
+        tbl = t.INDEX_TABLES[kind]
+        r = t.resource.c
+        cols = [tbl.c[c] for c in columns]
+        out: dict[tuple[Any, ...], set[str]] = {}
+        unique = list(dict.fromkeys(values))
+        for start in range(0, len(unique), 400):
+            chunk = unique[start : start + 400]
+            wanted = cols[0].in_([v[0] for v in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
+            rows = conn.execute(
+                select(tbl.c.res_id, *cols)
+                .select_from(
+                    tbl.join(t.resource, and_(r.res_type == tbl.c.res_type, r.res_id == tbl.c.res_id))
+                )
+                .where(
+                    tbl.c.res_type == res_type,
+                    tbl.c.param == param,
+                    wanted,
+                    r.deleted == false(),
+                    *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
+                )
+            )
+            for row in rows:
+                out.setdefault(tuple(row[1:]), set()).add(row[0])
+        return {v: sorted(ids) for v, ids in out.items()}
+
     def _cache_read(
         self, key: tuple[object, ...], constraints: tuple[Criterion, ...], statement: Select[Any]
     ) -> tuple[tuple[Criterion, ...], Select[Any]]:
