@@ -134,6 +134,7 @@ def test_a_record_with_only_a_name_is_never_merged(region: Region) -> None:
     k = ids.index("Patient/bare")
     touching = (result.scored.left == k) | (result.scored.right == k)
     assert not result.linked[touching].any()
+    assert (touching & result.review).any()  # shown for review
     assert (result.reasons[touching & result.review] & 1).all()  # sparse_record
 
 
@@ -145,3 +146,15 @@ def test_shared_placeholder_ids_do_not_join_strangers(region: Region) -> None:
     result, ids = _link_with_background(region, strangers)
     a, b = ids.index("Patient/x1"), ids.index("Patient/x2")
     assert result.labels[a] != result.labels[b]
+
+
+def test_siblings_sharing_phone_and_home_go_to_a_reviewer_with_the_reason(region: Region) -> None:
+    """Siblings whose names differ by one character and who share the family phone and home look
+    like one person typed twice: never linked automatically, shown for review, and why."""
+    siblings = [
+        _patient("s1", "陈浩然", "male", date(1990, 8, 9), None, "13700004444", "a"),
+        _patient("s2", "陈浩宇", "male", date(1993, 3, 21), None, "13700004444", "b"),
+    ]
+    result, ids = _link_with_background(region, siblings)
+    linked, review, reasons = _pair(result, ids, "s1", "s2")
+    assert not linked and review and "family_shared_contact" in reasons
