@@ -15,6 +15,7 @@ _TABLE = re.compile(r"^HL7(\d{4})$", re.IGNORECASE)
 _OFFSET = re.compile(r"^[+-](0\d|1[0-4]):[0-5]\d$")
 LOCAL_IDENTIFIER_BASE = "https://healthbrain.dev/fhir/sid/hl7v2"
 LOCAL_CODE_BASE = "https://healthbrain.dev/fhir/CodeSystem/hl7v2"
+_MISSING = "\x00missing"  # a memo miss (compared by identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,11 @@ class Conventions:
 
     def code_system(self, name: str, facility: str = "") -> str | None:
         """The FHIR system URI of an HL7 coding system name (table 0396), None for an empty name."""
-        return self._remember(("c", name, facility), lambda: self._code_system(name, facility))
+        key = ("c", name, facility)
+        found = self._memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        return self._remember(key, lambda: self._code_system(name, facility))
 
     def _code_system(self, name: str, facility: str) -> str | None:
         name = name.strip()
@@ -92,10 +97,11 @@ class Conventions:
         self, namespace: str, universal_id: str = "", universal_type: str = ""
     ) -> str | None:
         """Identifier.system of an assigning authority (HD): its OID/UUID/URI, else the namespace."""
-        return self._remember(
-            ("i", namespace, universal_id, universal_type),
-            lambda: self._identifier_system(namespace, universal_id, universal_type),
-        )
+        key = ("i", namespace, universal_id, universal_type)
+        found = self._memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        return self._remember(key, lambda: self._identifier_system(namespace, universal_id, universal_type))
 
     def _identifier_system(self, namespace: str, universal_id: str, universal_type: str) -> str | None:
         kind = universal_type.strip().upper()

@@ -28,6 +28,14 @@ def part(comps: Components, c: int, s: int = 1) -> str:
     return sub[s - 1].strip() if s <= len(sub) else ""
 
 
+def heads(comps: Components, n: int) -> list[str]:
+    """`[part(comps, 1), ..., part(comps, n)]` in one pass: the first subcomponent of each component."""
+    out = [sub[0].strip() if sub else "" for sub in comps[:n]]
+    if len(out) < n:
+        out += [""] * (n - len(out))
+    return out
+
+
 def whole(comps: Components, c: int) -> str:
     """Component c with its subcomponents joined by a space (for text-like components)."""
     if c > len(comps):
@@ -40,15 +48,22 @@ def _parts(text: str) -> tuple[list[str | None], str | None]:
     m = _DTM.match(text.strip())
     if m is None:
         raise ValueError("not a valid date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])")
-    *fields, _fraction, offset = m.groups()
-    year, month, day, hour, minute, second = (int(x) if x else None for x in fields)
+    groups = m.groups()
+    year, month, day, hour, minute, second, _fraction, offset = groups
     try:
-        dt.datetime(year or 1, month or 1, day or 1, hour or 0, minute or 0, min(second or 0, 59))
+        dt.datetime(
+            int(year) or 1,
+            (int(month) or 1) if month else 1,
+            (int(day) or 1) if day else 1,
+            int(hour) if hour else 0,
+            int(minute) if minute else 0,
+            min(int(second), 59) if second else 0,
+        )
     except ValueError as exc:
         raise ValueError("not a valid date/time (a field is out of range)") from exc
     if offset is not None and (int(offset[1:3]) > 14 or int(offset[3:5]) > 59):
         raise ValueError("not a valid date/time (bad UTC offset)")
-    return list(m.groups()[:7]), offset
+    return list(groups[:7]), offset
 
 
 def fhir_date(text: str) -> str | None:
@@ -95,6 +110,8 @@ def decimal_value(text: str) -> int | float | None:
         return None
     if not _NUMBER.match(text):
         raise ValueError("not a number")
+    if text.isascii():  # the same as below: float() and int() parse such text exactly as Decimal
+        return float(text) if "." in text else int(text)
     try:
         number = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid decimals
@@ -134,14 +151,15 @@ def codeable_concept(
     comps: Components, conv: Conventions, facility: str, default_system: str | None = None
 ) -> dict[str, Any] | None:
     """CWE/CE/CNE (or a bare IS/ID code) → CodeableConcept with the alternate coding and text."""
+    code, display, system, alt_code, alt_display, alt_system, _, _, text = heads(comps, 9)
     codings = []
-    first = coding(part(comps, 1), part(comps, 2), part(comps, 3), conv, facility, default_system)
+    first = coding(code, display, system, conv, facility, default_system) if code else None
     if first:
         codings.append(first)
-    alternate = coding(part(comps, 4), part(comps, 5), part(comps, 6), conv, facility, None)
+    alternate = coding(alt_code, alt_display, alt_system, conv, facility, None) if alt_code else None
     if alternate and alternate != first:
         codings.append(alternate)
-    text = part(comps, 9) or ("" if codings else part(comps, 2))
+    text = text or ("" if codings else display)
     out: dict[str, Any] = {}
     if codings:
         out["coding"] = codings
@@ -195,11 +213,13 @@ def ei_identifier(
     comps: Components, conv: Conventions, authority: tuple[str, str, str] = ("", "", ""), type_code: str = ""
 ) -> dict[str, Any] | None:
     """EI (id^namespace^universal id^type) → Identifier; the sender's HD when EI.2-4 are empty."""
-    value = part(comps, 1)
+    value, namespace, universal_id, universal_type = heads(comps, 4)
     if not value:
         return None
-    hd = (part(comps, 2), part(comps, 3), part(comps, 4))
-    system = hd_system(*hd, conv) if any(hd) else hd_system(*authority, conv)
+    if namespace or universal_id or universal_type:
+        system = conv.identifier_system(namespace, universal_id, universal_type)
+    else:
+        system = conv.identifier_system(*authority)
     out: dict[str, Any] = {"value": value}
     if system:
         out["system"] = system
@@ -211,4 +231,5 @@ def ei_identifier(
 
 def hd_of(comps: Components) -> tuple[str, str, str]:
     """An HD field (namespace^universal id^type) as a tuple."""
-    return part(comps, 1), part(comps, 2), part(comps, 3)
+    namespace, universal_id, universal_type = heads(comps, 3)
+    return namespace, universal_id, universal_type

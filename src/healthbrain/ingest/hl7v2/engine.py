@@ -8,6 +8,9 @@ duplicating. Two instances with the same key (the same doctor's order twice) bec
 
 from __future__ import annotations
 
+import hashlib
+import re
+import string
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +31,15 @@ from healthbrain.ingest.hl7v2.errors import (
 from healthbrain.ingest.hl7v2.message import Location, Message, Segment, value
 from healthbrain.ingest.hl7v2.scope import Scope, is_segment_id, sending_facility
 from healthbrain.ingest.hl7v2.spec import Catalog, MessageSpec, Rule
-from healthbrain.ingest.hl7v2.structure import Group, build_tree, walk_groups, walk_segments
+from healthbrain.ingest.hl7v2.structure import Group, build_tree
 
 _NAMESPACE = uuid.UUID("6f1d3c1e-52a4-4c53-9b0e-6c2f3f0a7d11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+# `quote(text, safe="")` for ASCII text: every character but letters, digits and "_.-~" as %XX.
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "_.-~")
+_PERCENT = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
+_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+_QUOTED_SYSTEMS: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +101,16 @@ def check_header(message: Message, catalog: Catalog) -> MessageSpec:
 def check_required(message: Message, spec: MessageSpec) -> None:
     """Required segments present and required fields sent in every occurrence (AE 100/101)."""
     problems: list[Hl7Problem] = []
-    names = {s.name for s in message.segments}
+    by_name: dict[str, list[Segment]] = {}
+    for seg in message.segments:
+        by_name.setdefault(seg.name, []).append(seg)
     for name in spec.required_segments:
-        if name not in names:
+        if name not in by_name:
             problems.append(problem(SEGMENT_SEQUENCE, Location(name), f"required segment {name} is missing"))
     for req in spec.required_fields:
         path = req.path
-        for seg in message.segments:
-            if seg.name != path.segment or any(
-                value(message, seg, c.field, 1, c.comp or 1) in allowed for c, allowed in req.unless
-            ):
+        for seg in by_name.get(path.segment, ()):
+            if any(value(message, seg, c.field, 1, c.comp or 1) in allowed for c, allowed in req.unless):
                 continue
             if not _sent(message, seg, path.field, path.comp):
                 where = Location(seg.name, seg.sequence, path.field, None, path.comp)
@@ -123,15 +132,18 @@ def map_message(message: Message, catalog: Catalog) -> MappedMessage:
     check_required(message, spec)
     root = build_tree(spec.structure, message.segments)
     problems: list[Hl7Problem] = []
-    shared: tuple[str, dict[str, Any]] = (sending_facility(message), {})
+    shared: tuple[str, dict[str, Any], dict[Any, Any]] = (sending_facility(message), {}, {})
     instances = _instances(message, catalog, spec, root, problems, shared)
+    by_rule: dict[str, list[_Instance]] = {}
+    for inst in instances:
+        by_rule.setdefault(inst.rule.name, []).append(inst)
 
     def find_refs(scope: Scope, rule: str, every: bool) -> list[str]:
-        return _find_refs(instances, scope, rule, every)
+        return _find_refs(by_rule.get(rule, []), scope, every)
 
+    scope = _scope(message, catalog, find_refs, problems, shared)
     for inst in instances:
-        scope = _scope(message, catalog, inst, find_refs, problems, shared)
-        built = inst.rule.build(scope)
+        built = inst.rule.build(_enter(scope, inst.anchor, inst.chain, inst.position))
         inst.resource = built if isinstance(built, dict) else {"resourceType": inst.rule.resource_type}
     if problems:
         raise Hl7Rejected(problems)
@@ -139,20 +151,21 @@ def map_message(message: Message, catalog: Catalog) -> MappedMessage:
 
 
 def _scope(
-    message: Message,
-    catalog: Catalog,
-    inst: _Instance,
-    find_refs: Any,
-    problems: list[Hl7Problem],
-    shared: Any,
+    message: Message, catalog: Catalog, find_refs: Any, problems: list[Hl7Problem], shared: Any
 ) -> Scope:
-    facility, cache = shared
-    scope = Scope(
-        message, catalog.conventions, inst.chain, find_refs, problems, facility=facility, cache=cache
+    """One scope per message, re-entered for each rule instance (see `_enter`)."""
+    facility, cache, memo = shared
+    return Scope(
+        message, catalog.conventions, (), find_refs, problems, facility=facility, cache=cache, memo=memo
     )
-    if isinstance(inst.anchor, Segment):
-        scope.bound[inst.anchor.name] = inst.anchor
-    scope.position = inst.position
+
+
+def _enter(scope: Scope, anchor: Segment | Group, chain: tuple[Group, ...], position: int) -> Scope:
+    """The scope set to a rule instance: its chain of groups, its anchor segment bound."""
+    scope.chain = chain
+    scope.bound = {anchor.name: anchor} if isinstance(anchor, Segment) else {}
+    scope.reps = {}
+    scope.position = position
     return scope
 
 
@@ -165,28 +178,56 @@ def _instances(
     shared: Any,
 ) -> list[_Instance]:
     out: list[_Instance] = []
+    segments, groups = _anchors(root)
+    prefix = f"{message.header(3)}|{message.header(4)}|{message.control_id}|"
+    probe = _scope(message, catalog, lambda *_a: [], problems, shared)
     for rule in spec.rules:
-        anchors: list[tuple[Segment | Group, tuple[Group, ...]]]
-        if is_segment_id(rule.anchor):
-            anchors = list(walk_segments(root, rule.anchor, (root,)))
-        else:
-            anchors = list(walk_groups(root, rule.anchor, (root,)))
+        anchors = (segments if is_segment_id(rule.anchor) else groups).get(rule.anchor, [])
         if not rule.each:
             anchors = anchors[:1]
         for position, (anchor, chain) in enumerate(anchors, start=1):
-            seed = f"{message.header(3)}|{message.header(4)}|{message.control_id}|{rule.name}|{position}"
-            inst = _Instance(rule, anchor, chain, position, f"urn:uuid:{uuid.uuid5(_NAMESPACE, seed)}")
-            if rule.when is not None:
-                probe = _scope(message, catalog, inst, lambda *_a: [], problems, shared)
-                if not rule.when(probe):
-                    continue
-            out.append(inst)
+            if rule.when is not None and not rule.when(_enter(probe, anchor, chain, position)):
+                continue
+            seed = f"{prefix}{rule.name}|{position}"
+            out.append(_Instance(rule, anchor, chain, position, f"urn:uuid:{name_uuid(seed)}"))
     return out
 
 
-def _find_refs(instances: list[_Instance], scope: Scope, rule: str, every: bool) -> list[str]:
+def name_uuid(name: str) -> str:
+    """`str(uuid.uuid5(_NAMESPACE, name))`, without building UUID objects (RFC 4122 section 4.3)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+Anchors = dict[str, list[tuple[Segment | Group, tuple[Group, ...]]]]
+
+
+def _anchors(root: Group) -> tuple[Anchors, Anchors]:
+    """Every segment and every group instance by name, in message order, with its chain of groups.
+
+    One walk gives what `walk_segments(root, name, (root,))` and `walk_groups(...)` give per name.
+    """
+    segments: Anchors = {}
+    groups: Anchors = {}
+
+    def walk(group: Group, chain: tuple[Group, ...]) -> None:
+        for child in group.children:
+            if isinstance(child, Segment):
+                segments.setdefault(child.name, []).append((child, chain))
+            else:
+                here = (*chain, child)
+                groups.setdefault(child.name, []).append((child, here))
+                walk(child, here)
+
+    walk(root, (root,))
+    return segments, groups
+
+
+def _find_refs(candidates: list[_Instance], scope: Scope, every: bool) -> list[str]:
     """`$refs`: the rule's instances inside the scope; `$ref`: the nearest instance."""
-    candidates = [i for i in instances if i.rule.name == rule]
     if every:
         here = scope.chain[-1]
         return [i.full_url for i in candidates if any(g is here for g in i.chain) or i.anchor is here]
@@ -194,16 +235,17 @@ def _find_refs(instances: list[_Instance], scope: Scope, rule: str, every: bool)
         return []
     if len(candidates) == 1:
         return [candidates[0].full_url]
-
-    def shared(inst: _Instance) -> int:
+    # The first of the instances sharing the most groups with the scope.
+    best, most, chain = candidates[0], -1, scope.chain
+    for inst in candidates:
         n = 0
-        for a, b in zip(inst.chain, scope.chain, strict=False):
+        for a, b in zip(inst.chain, chain, strict=False):
             if a is not b:
                 break
             n += 1
-        return n
-
-    return [max(candidates, key=shared).full_url]
+        if n > most:
+            best, most = inst, n
+    return [best.full_url]
 
 
 def _key_identifier(resource: dict[str, Any], rule: Rule) -> dict[str, Any] | None:
@@ -213,10 +255,13 @@ def _key_identifier(resource: dict[str, Any], rule: Rule) -> dict[str, Any] | No
     if not isinstance(found, list):
         return None
     usable = [i for i in found if isinstance(i, dict) and i.get("value")]
-    for kind in rule.key_types:
-        for ident in usable:
-            codes = [c.get("code") for c in (ident.get("type") or {}).get("coding", [])]
-            if kind in codes and ident.get("system"):
+    typed = [ident for ident in usable if ident.get("type")]  # the others match no type
+    codes: dict[int, list[Any]] = {}  # type codes by identifier, read once
+    for kind in rule.key_types if typed else ():
+        for n, ident in enumerate(typed):
+            if n not in codes:
+                codes[n] = [c.get("code") for c in ident["type"].get("coding", [])]
+            if kind in codes[n] and ident.get("system"):
                 return ident
     with_system = [i for i in usable if i.get("system")]
     best = with_system or usable
@@ -230,8 +275,23 @@ def _escape(text: str) -> str:
 
 def identifier_query(ident: dict[str, Any]) -> str:
     """`identifier=system|value`, escaped and URL-encoded."""
-    token = f"{_escape(str(ident.get('system', '')))}|{_escape(str(ident['value']))}"
-    return "identifier=" + quote(token, safe="")
+    system = str(ident.get("system", ""))
+    # Escaping and quoting work character by character, so the (recurring) system is done once.
+    quoted = _QUOTED_SYSTEMS.get(system)
+    if quoted is None:
+        if len(_QUOTED_SYSTEMS) > 10_000:  # bounded: senders may send endless distinct systems
+            _QUOTED_SYSTEMS.clear()
+        quoted = _QUOTED_SYSTEMS[system] = _quote(_escape(system))
+    return f"identifier={quoted}%7C{_quote(_escape(str(ident['value'])))}"
+
+
+def _quote(text: str) -> str:
+    """`urllib.parse.quote(text, safe="")`, fast for ASCII text."""
+    if not text.isascii():
+        return quote(text, safe="")
+    if _SAFE.fullmatch(text):
+        return text
+    return text.translate(_PERCENT)
 
 
 def _location(anchor: Segment | Group) -> Location:

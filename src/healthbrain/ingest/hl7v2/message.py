@@ -115,7 +115,9 @@ def components(msg: Message, raw_repetition: str) -> Components:
     d = msg.delimiters
     comps = raw_repetition.split(d.component)
     if d.escape not in raw_repetition:
-        return tuple(tuple(c.split(d.subcomponent)) for c in comps)
+        if d.subcomponent not in raw_repetition:
+            return tuple([(c,) for c in comps])
+        return tuple([tuple(c.split(d.subcomponent)) for c in comps])
     return tuple(tuple(unescape(sub, d, msg.codec) for sub in comp.split(d.subcomponent)) for comp in comps)
 
 

@@ -44,8 +44,11 @@ PHONE_SYSTEM = {
 }
 
 
+_EMPTY: tuple[Any, ...] = (None, "", [], {})  # never mutated: a tuple display would rebuild them
+
+
 def _compact(obj: dict[str, Any]) -> dict[str, Any] | None:
-    out = {k: v for k, v in obj.items() if v not in (None, "", [], {})}
+    out = {k: v for k, v in obj.items() if v not in _EMPTY}
     return out or None
 
 

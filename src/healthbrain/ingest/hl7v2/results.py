@@ -16,6 +16,7 @@ from healthbrain.ingest.hl7v2.datatypes import (
     decimal_value,
     fhir_datetime,
     fhir_time,
+    heads,
     part,
 )
 from healthbrain.ingest.hl7v2.message import Components
@@ -33,11 +34,11 @@ def unit(comps: Components | None) -> dict[str, Any]:
     """CWE units → Quantity unit/system/code (UCUM codes only when the sender says they are UCUM)."""
     if not comps:
         return {}
-    code, text, system = part(comps, 1), part(comps, 2), part(comps, 3).upper()
+    code, text, system = heads(comps, 3)
     out: dict[str, Any] = {}
     if code or text:
         out["unit"] = text or code
-    if code and system == "UCUM":
+    if code and system.upper() == "UCUM":
         out["system"], out["code"] = UCUM, code
     return out
 
@@ -57,8 +58,9 @@ def reference_range(text: str, units: Components | None) -> dict[str, Any] | Non
     out: dict[str, Any] = {}
     m = _RANGE.match(text)
     if m:
-        out["low"] = {"value": decimal_value(m.group(1)), **unit(units)}
-        out["high"] = {"value": decimal_value(m.group(2)), **unit(units)}
+        u = unit(units)  # a flat mapping of strings: each bound gets its own copy
+        out["low"] = {"value": decimal_value(m.group(1)), **u}
+        out["high"] = {"value": decimal_value(m.group(2)), **u}
     else:
         b = _BOUND.match(text)
         if b:

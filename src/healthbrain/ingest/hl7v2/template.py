@@ -5,6 +5,10 @@ A template is FHIR JSON in which a mapping holding a `$directive` computes a val
 and `${param}` is filled from the rule's params. Empty results are dropped, so a template can name
 every element it knows and the resource keeps only what the message carried.
 Directive builders live in `directives.py`; the language is documented in docs/hl7v2-mapping.md.
+
+Compilation happens once per spec: paths become getters with their indexes resolved, constant
+sub-trees are evaluated once (and copied per use), and each node becomes a closure specialised to
+what it holds, so a message only pays for the fields it reads.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from collections.abc import Callable
 from typing import Any
 
 from healthbrain.ingest.hl7v2.errors import SpecError
+from healthbrain.ingest.hl7v2.message import Segment
 from healthbrain.ingest.hl7v2.scope import (
     POSITION,
     FieldPath,
     Scope,
+    TextGetter,
+    all_comps_getter,
     is_group_name,
     is_segment_id,
     parse_path,
+    text_getter,
 )
 from healthbrain.ingest.hl7v2.structure import Group, walk_groups
 
@@ -33,8 +41,16 @@ OBJECT_KEYS = frozenset({"$when", "$merge"})
 EACH_KEYS = frozenset({"$each", "$where", "$value", "$when", "$merge"})
 
 
+_EMPTY: tuple[Any, ...] = ("", [], {})  # never mutated: a tuple display would rebuild them
+
+
 def is_empty(value: Any) -> bool:
-    return value is None or value in ("", [], {})
+    return value is None or value in _EMPTY
+
+
+def kept(value: Any) -> bool:
+    """Not empty; the common cases (None, a non-empty value) are decided by truthiness alone."""
+    return bool(value) or (value is not None and value not in _EMPTY)
 
 
 def directive(name: str) -> Callable[[Builder], Builder]:
@@ -86,16 +102,102 @@ def compile_node(node: Any, where: str) -> Fn:
     raise SpecError(where, f"unsupported template value {type(node).__name__}")
 
 
+# ---- constant sub-trees -------------------------------------------------------------------------
+_UNFOLDED = object()
+
+
+def _fold(node: Any) -> Any:
+    """The value of a node that reads nothing from the message, else `_UNFOLDED`.
+
+    Mirrors what the compiled node computes: empty elements dropped, lists flattened one level.
+    """
+    if node is None or isinstance(node, str | int | float | bool):
+        return node
+    if isinstance(node, list):
+        out: list[Any] = []
+        for x in node:
+            v = _fold(x)
+            if v is _UNFOLDED:
+                return _UNFOLDED
+            if isinstance(v, list):
+                out.extend(y for y in v if not is_empty(y))
+            elif not is_empty(v):
+                out.append(v)
+        return out or None
+    if isinstance(node, dict):
+        if any(str(k).startswith("$") and k != "$when" for k in node):
+            return _UNFOLDED
+        if "$when" in node:
+            fixed = literal_condition(node["$when"])
+            if fixed is None:
+                return _UNFOLDED
+            if not fixed:
+                return None
+        obj: dict[str, Any] = {}
+        for k, x in node.items():
+            if str(k).startswith("$"):
+                continue
+            v = _fold(x)
+            if v is _UNFOLDED:
+                return _UNFOLDED
+            if not is_empty(v):
+                obj[str(k)] = v
+        return obj or None
+    return _UNFOLDED
+
+
+def _copier(value: Any) -> Callable[[], Any]:
+    """A function returning a fresh deep copy of JSON data (callers may mutate what they get)."""
+    if isinstance(value, dict):
+        if not any(isinstance(v, dict | list) for v in value.values()):
+            return value.copy
+        parts = [(k, _copier(v)) for k, v in value.items()]
+        return lambda: {k: make() for k, make in parts}
+    if isinstance(value, list):
+        if not any(isinstance(v, dict | list) for v in value):
+            return value.copy
+        makers = [_copier(v) for v in value]
+        return lambda: [make() for make in makers]
+    return lambda: value
+
+
+def _constant(node: Any) -> Fn | None:
+    """A function giving the folded value of a constant list or mapping, else None."""
+    value = _fold(node)
+    if value is _UNFOLDED:
+        return None
+    make = _copier(value)
+    return lambda _s: make()
+
+
+# ---- lists and mappings -------------------------------------------------------------------------
 def _compile_list(node: list[Any], where: str) -> Fn:
     fns = [compile_node(x, f"{where}[{i}]") for i, x in enumerate(node)]
+    constant = _constant(node)
+    if constant is not None:
+        return constant
+    if len(fns) == 1:
+        (only,) = fns
+
+        def run_one(scope: Scope) -> Any:
+            v = only(scope)
+            if v is None:
+                return None
+            if isinstance(v, list):
+                return [x for x in v if x or (x is not None and x not in _EMPTY)] or None
+            return [v] if kept(v) else None
+
+        return run_one
 
     def run(scope: Scope) -> Any:
         out: list[Any] = []
         for fn in fns:
             v = fn(scope)
+            if v is None:
+                continue
             if isinstance(v, list):
-                out.extend(x for x in v if not is_empty(x))
-            elif not is_empty(v):
+                out.extend([x for x in v if x or (x is not None and x not in _EMPTY)])
+            elif kept(v):
                 out.append(v)
         return out or None
 
@@ -106,18 +208,30 @@ def _compile_object(node: dict[str, Any], where: str) -> Fn:
     bad = [k for k in node if k.startswith("$") and k not in OBJECT_KEYS]
     if bad:
         raise SpecError(where, f"unknown directive {bad[0]}")
-    keys = [(str(k), compile_node(v, f"{where}.{k}")) for k, v in node.items() if not str(k).startswith("$")]
+    keys = tuple(
+        (str(k), compile_node(v, f"{where}.{k}")) for k, v in node.items() if not str(k).startswith("$")
+    )
     when = compile_condition(node["$when"], f"{where}.$when") if "$when" in node else None
     merge = compile_node(node["$merge"], f"{where}.$merge") if "$merge" in node else None
+    constant = _constant(node)
+    if constant is not None:
+        return constant
+
+    def build(scope: Scope) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, fn in keys:
+            v = fn(scope)
+            if v or (v is not None and not is_empty(v)):
+                out[key] = v
+        return out
+
+    if when is None and merge is None:
+        return lambda s: build(s) or None
 
     def run(scope: Scope) -> Any:
         if when is not None and not when(scope):
             return None
-        out: dict[str, Any] = {}
-        for key, fn in keys:
-            v = fn(scope)
-            if not is_empty(v):
-                out[key] = v
+        out = build(scope)
         if merge is not None:
             extra = merge(scope)
             if isinstance(extra, dict):
@@ -149,6 +263,18 @@ def _compile_directive(node: dict[str, Any], names: list[str], where: str) -> Fn
     return with_default
 
 
+# ---- conditions, paths and formats --------------------------------------------------------------
+def literal_condition(value: Any) -> bool | None:
+    """The fixed outcome of a condition that names no field, segment or group, else None."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if not isinstance(value, str) or parse_path(value) is not None:
+        return None
+    if is_segment_id(value) or is_group_name(value):
+        return None
+    return bool(value.strip())
+
+
 def compile_condition(value: Any, where: str) -> Callable[[Scope], bool]:
     """`$when`/`$if`: a field path (sent?), a segment id or group name (present?), or a literal."""
     if isinstance(value, bool) or value is None:
@@ -158,9 +284,12 @@ def compile_condition(value: Any, where: str) -> Callable[[Scope], bool]:
         raise SpecError(where, "a condition is a field path, a segment id, a group name or true/false")
     path = parse_path(value)
     if path is not None:
-        return lambda s: s.text(path) != ""
-    if is_segment_id(value) or is_group_name(value):
-        return lambda s: s.present(value)
+        get = text_getter(path)
+        return lambda s: get(s) != ""
+    if is_segment_id(value):
+        return lambda s: (s.bound.get(value) or s.chain[-1].visible.get(value)) is not None
+    if is_group_name(value):
+        return lambda s: s.group(value) is not None
     literal = bool(value.strip())
     return lambda _s: literal
 
@@ -172,21 +301,26 @@ def need_path(arg: Any, where: str) -> FieldPath:
     return path
 
 
+def _position(scope: Scope) -> str:
+    return str(scope.position)
+
+
 def compile_format(text: Any, where: str) -> Callable[[Scope], str | None]:
     """`"{OBR-3.1}/{OBX-1|$position}"`: each placeholder takes its first non-empty alternative;
     the result is None when a placeholder has none."""
     if not isinstance(text, str):
         raise SpecError(where, "a format is a string")
-    pieces: list[str | list[FieldPath | None]] = []
+    pieces: list[str | tuple[TextGetter, ...]] = []
     last = 0
     for m in _PLACEHOLDER.finditer(text):
         pieces.append(text[last : m.start()])
-        alts: list[FieldPath | None] = []
+        alts: list[TextGetter] = []
         for alt in m.group(1).split("|"):
-            alts.append(None if alt.strip() == POSITION else need_path(alt, where))
-        pieces.append(alts)
+            alts.append(_position if alt.strip() == POSITION else text_getter(need_path(alt, where)))
+        pieces.append(tuple(alts))
         last = m.end()
     pieces.append(text[last:])
+    pieces = [p for p in pieces if p != ""]
 
     def run(scope: Scope) -> str | None:
         out: list[str] = []
@@ -196,7 +330,7 @@ def compile_format(text: Any, where: str) -> Callable[[Scope], str | None]:
                 continue
             got = ""
             for alt in piece:
-                got = str(scope.position) if alt is None else scope.text(alt)
+                got = alt(scope)
                 if got:
                     break
             if not got:
@@ -207,6 +341,7 @@ def compile_format(text: Any, where: str) -> Callable[[Scope], str | None]:
     return run
 
 
+# ---- $each --------------------------------------------------------------------------------------
 def _compile_each(node: dict[str, Any], where: str) -> Fn:
     bad = [k for k in node if str(k).startswith("$") and k not in EACH_KEYS]
     if bad:
@@ -221,17 +356,22 @@ def _compile_each(node: dict[str, Any], where: str) -> Fn:
     else:
         body = _compile_object(body_node, where)
         when = None
-    filters = _compile_where(node.get("$where"), f"{where}.$where")
-    items = _iterator(source, f"{where}.$each")
+    filters = [
+        (text_getter(p), allowed) for p, allowed in _compile_where(node.get("$where"), f"{where}.$where")
+    ]
+    items, bind = _iterator(source, f"{where}.$each")
 
     def run(scope: Scope) -> Any:
+        found = items(scope)
+        if not found:
+            return None
         out: list[Any] = []
         saved = scope.save()
         try:
-            for position, bind in enumerate(items(scope), start=1):
-                bind(scope)
+            for position, item in enumerate(found, start=1):
+                bind(scope, item)
                 scope.position = position
-                if any(scope.text(p) not in allowed for p, allowed in filters):
+                if filters and any(get(scope) not in allowed for get, allowed in filters):
                     continue
                 if when is not None and not when(scope):
                     continue
@@ -257,58 +397,46 @@ def _compile_where(spec: Any, where: str) -> list[tuple[FieldPath, frozenset[str
     return out
 
 
-Binder = Callable[[Scope], None]
+# What `$each` walks (the items of the scope) and how one item is bound into the scope.
+Items = Callable[[Scope], list[Any]]
+Bind = Callable[[Scope, Any], None]
 
 
-def _iterator(source: Any, where: str) -> Callable[[Scope], list[Binder]]:
+def _iterator(source: Any, where: str) -> tuple[Items, Bind]:
     """What `$each` walks: a field's repetitions, a segment id, or a group name."""
     if not isinstance(source, str):
         raise SpecError(where, "$each takes a field path, a segment id or a group name")
     path = parse_path(source)
     if path is not None:
+        every = all_comps_getter(path)
+        field = path.field
 
-        def reps(scope: Scope) -> list[Binder]:
-            found = scope.all_comps(path)
-            out: list[Binder] = []
-            for seg, rep, _comps in found:
+        def bind_rep(s: Scope, item: tuple[Segment, int, Any]) -> None:
+            seg, rep, _comps = item
+            s.bound[seg.name] = seg
+            s.reps[(seg.name, field)] = rep
 
-                def bind(s: Scope, seg_name: str = seg.name, rep: int = rep, bound: Any = seg) -> None:
-                    s.bound[seg_name] = bound
-                    s.reps[(seg_name, path.field)] = rep
-
-                out.append(bind)
-            return out
-
-        return reps
+        return every, bind_rep
     if is_segment_id(source):
 
-        def segments(scope: Scope) -> list[Binder]:
-            group = scope.chain[-1]
-            return [_bind_segment(seg) for seg in _reachable(group, source)]
+        def segments(scope: Scope) -> list[Any]:
+            return _reachable(scope.chain[-1], source)
 
-        return segments
+        def bind_segment(s: Scope, seg: Segment) -> None:
+            s.bound[seg.name] = seg
+
+        return segments, bind_segment
     if is_group_name(source):
 
-        def groups(scope: Scope) -> list[Binder]:
-            return [_bind_chain(chain) for _g, chain in walk_groups(scope.chain[-1], source, scope.chain)]
+        def groups(scope: Scope) -> list[Any]:
+            return [chain for _g, chain in walk_groups(scope.chain[-1], source, scope.chain)]
 
-        return groups
+        def bind_chain(s: Scope, chain: tuple[Group, ...]) -> None:
+            s.chain = chain
+            s.bound = {}
+
+        return groups, bind_chain
     raise SpecError(where, f"'{source}' is not a field path, segment id or group name")
-
-
-def _bind_segment(seg: Any) -> Binder:
-    def bind(s: Scope) -> None:
-        s.bound[seg.name] = seg
-
-    return bind
-
-
-def _bind_chain(chain: tuple[Group, ...]) -> Binder:
-    def bind(s: Scope) -> None:
-        s.chain = chain
-        s.bound = {}
-
-    return bind
 
 
 def _reachable(group: Group, name: str) -> list[Any]:
