@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from healthbrain.core.context import system_context
 from healthbrain.core.settings import EventSettings
 from healthbrain.fhir.events import ChangeEvent, EventDispatcher
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.subscriptions import SubscriptionNotifier
+from healthbrain.storage import tables as t
 
 CTX = system_context()
 
@@ -134,6 +136,92 @@ def test_dead_letter_and_replay(repo: FhirRepository, dispatcher: EventDispatche
     dispatcher.replay("dead", 1)
     dispatcher.drain()
     assert calls == [1]
+
+
+class WriteBehind:
+    """A subscriber that keeps what it handles and writes it in after_batch, as the monitors do."""
+
+    def __init__(self, broken: set[str]) -> None:
+        self.broken = broken
+        self.pending: list[tuple[str, int]] = []
+        self.written: list[tuple[str, int]] = []
+        self.fail_writes = 0
+
+    def handle(self, e: ChangeEvent, _r: dict[str, Any] | None) -> None:
+        if e.resource_id in self.broken:
+            raise RuntimeError("cannot evaluate")
+        self.pending.append((e.resource_id, e.version_id))
+
+    def write(self) -> None:
+        batch, self.pending = self.pending, []
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise RuntimeError("disk full")
+        self.written += batch
+
+
+def _failures(repo: FhirRepository) -> list[tuple[str, int]]:
+    f = t.event_failure.c
+    with repo.engine.connect() as conn:
+        rows = conn.execute(select(f.res_id, f.attempts).order_by(f.seq))
+        return [(str(r.res_id), int(r.attempts)) for r in rows]
+
+
+def test_a_batch_delivered_again_after_its_write_failed_parks_its_failures_once(
+    repo: FhirRepository, dispatcher: EventDispatcher, clock: Clock
+) -> None:
+    sub = WriteBehind(broken={"a"})
+    sub.fail_writes = 1
+    dispatcher.register("behind", sub.handle, after_batch=sub.write)
+    repo.update(CTX, "Patient", "a", patient("a"))
+    repo.update(CTX, "Patient", "b", patient("b"))
+    with pytest.raises(RuntimeError):
+        dispatcher.drain()
+    assert sub.written == [] and _failures(repo) == []  # nothing acknowledged, nothing parked
+    dispatcher.drain()
+    assert sub.written == [("b", 1)] and _failures(repo) == [("a", 1)]
+    dispatcher.replay("behind", 0)  # a replay over the parked event leaves it parked, once
+    dispatcher.drain()
+    assert sub.written == [("b", 1), ("b", 1)] and _failures(repo) == [("a", 1)]
+
+
+def test_a_retried_event_is_written_before_its_failure_is_cleared(
+    repo: FhirRepository, dispatcher: EventDispatcher, clock: Clock
+) -> None:
+    sub = WriteBehind(broken={"a"})
+    dispatcher.register("behind", sub.handle, after_batch=sub.write)
+    repo.update(CTX, "Patient", "a", patient("a"))
+    dispatcher.drain()
+    sub.broken.clear()
+    clock.now += 11
+    dispatcher.drain()  # the retry alone, no later batch
+    assert sub.written == [("a", 1)] and _failures(repo) == []
+
+
+def test_a_subscriber_is_told_its_batch_before_the_first_event(
+    repo: FhirRepository, dispatcher: EventDispatcher
+) -> None:
+    log: list[object] = []
+    broken = {"a"}
+
+    def handler(e: ChangeEvent, _r: dict[str, Any] | None) -> None:
+        log.append((e.resource_id, e.version_id))
+        if e.resource_id in broken:
+            raise RuntimeError("cannot evaluate")
+
+    def ahead(events: Sequence[ChangeEvent]) -> None:
+        log.append([(e.resource_id, e.version_id) for e in events])
+
+    dispatcher.register("ahead", handler, resource_types={"Patient"}, before_batch=ahead)
+    repo.update(CTX, "Patient", "a", patient("a"))
+    repo.update(CTX, "Observation", "o", {"resourceType": "Observation", "id": "o", "status": "final",
+                                          "code": {"text": "x"}})  # fmt: skip
+    dispatcher.drain()
+    assert log == [[("a", 1)], ("a", 1)]
+    repo.update(CTX, "Patient", "a", patient("a", "female"))
+    repo.update(CTX, "Patient", "b", patient("b"))
+    dispatcher.drain()  # a's version 2 waits behind its failed version 1
+    assert log[2:] == [[("b", 1)], ("b", 1)]
 
 
 class Hook(BaseHTTPRequestHandler):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from healthbrain.core.db import begin_write
 from healthbrain.core.settings import EventSettings
@@ -47,12 +47,17 @@ class Subscriber:
     handler: Handler
     resource_types: frozenset[str] | None
     accepts: Filter | None
-    # called after each delivered batch, before the cursor moves: a subscriber that writes behind
-    # flushes here (when it raises, the batch is delivered again)
+    # called after each delivered batch and after each retried event, before the cursor moves or the
+    # failure is cleared: a subscriber that writes behind commits here (when it raises, the batch is
+    # delivered again, or the retry counts as failed)
     after_batch: Callable[[], object] | None = None
+    # called with the events of a batch it is about to be given (of its types, not those waiting
+    # behind a failure), before the first: a subscriber reads what they need in bulk here
+    before_batch: Callable[[Sequence[ChangeEvent]], object] | None = None
 
 
 OutboxRow = tuple[int, str, str, int, str, float]  # seq, type, id, version, action, occurred at
+Parked = tuple[ChangeEvent, int, str]  # event, attempts, error
 
 
 class EventDispatcher:
@@ -89,12 +94,14 @@ class EventDispatcher:
         accepts: Filter | None = None,
         from_now: bool = False,
         after_batch: Callable[[], object] | None = None,
+        before_batch: Callable[[Sequence[ChangeEvent]], object] | None = None,
     ) -> None:
         """Add a subscriber; a new one starts at the beginning of the outbox unless `from_now`."""
         with self._lock:
             self.subscribers[name] = Subscriber(
-                name, handler, frozenset(resource_types) if resource_types else None, accepts, after_batch
-            )
+                name, handler, frozenset(resource_types) if resource_types else None, accepts, after_batch,
+                before_batch,
+            )  # fmt: skip
             with begin_write(self.engine) as conn:
                 known = conn.execute(
                     select(t.event_cursor.c.position).where(t.event_cursor.c.subscriber == name)
@@ -146,25 +153,40 @@ class EventDispatcher:
             rows = self.store.outbox_after(conn, position, self.settings.batch_size)
             blocked = self._blocked_resources(conn, sub.name)
             self._prefetch(conn, sub, rows)
-        for seq, rt, rid, vid, action, at in rows:
-            event = ChangeEvent(seq, rt, rid, vid, action, at)
-            if (rt, rid) in blocked:
-                self._park(sub.name, event, attempts=0, error="waiting behind an earlier failure")
+        events = [ChangeEvent(*row) for row in rows]
+        if sub.before_batch is not None:
+            wanted = [
+                e for e in events if self._wants(sub, e) and (e.resource_type, e.resource_id) not in blocked
+            ]
+            if wanted:
+                sub.before_batch(wanted)
+        parked: list[Parked] = []
+        for event in events:
+            key = (event.resource_type, event.resource_id)
+            if key in blocked:
+                parked.append(self._failed(sub.name, event, 0, "waiting behind an earlier failure"))
             else:
                 try:
                     self._deliver(sub, event)
                 except Exception as exc:  # a subscriber's failure must not stop the others
-                    self._park(sub.name, event, attempts=1, error=type(exc).__name__)
-                    blocked.add((rt, rid))
+                    parked.append(self._failed(sub.name, event, 1, type(exc).__name__))
+                    blocked.add(key)
         if rows:
             if sub.after_batch is not None:
                 sub.after_batch()
-            # at-least-once: a crash before this line redelivers the batch, never skips it
-            self._set_position(sub.name, rows[-1][0])
+            # at-least-once: a crash before this commit redelivers the batch, never skips it; the
+            # batch's failures are parked in the same transaction as the cursor moves
+            with begin_write(self.engine) as conn:
+                self._park(conn, sub.name, parked)
+                self._set_position(conn, sub.name, rows[-1][0])
         return len(rows)
 
+    @staticmethod
+    def _wants(sub: Subscriber, event: ChangeEvent) -> bool:
+        return sub.resource_types is None or event.resource_type in sub.resource_types
+
     def _deliver(self, sub: Subscriber, event: ChangeEvent) -> bool:
-        if sub.resource_types is not None and event.resource_type not in sub.resource_types:
+        if not self._wants(sub, event):
             return False
         resource = self._load(event)
         if sub.accepts is not None and not sub.accepts(event, resource):
@@ -236,6 +258,8 @@ class EventDispatcher:
             try:
                 if self._deliver(sub, event):
                     delivered += 1
+                if sub.after_batch is not None:
+                    sub.after_batch()  # the event's writes are committed before its failure is cleared
                 self._clear(sub.name, r.seq)
             except Exception as exc:
                 self._fail_again(sub.name, due_at[r.seq].attempts + 1, r.seq, type(exc).__name__)
@@ -258,25 +282,43 @@ class EventDispatcher:
     def _backoff(self, attempts: int) -> float:
         return float(self.settings.backoff_base_seconds * (2 ** max(attempts - 1, 0)))
 
-    def _park(self, name: str, event: ChangeEvent, *, attempts: int, error: str) -> None:
+    def _failed(self, name: str, event: ChangeEvent, attempts: int, error: str) -> Parked:
         log.warning(
             "event.delivery_failed",
             extra={"fields": {"subscriber": name, "seq": event.seq, "attempts": attempts, "error": error}},
         )
-        with begin_write(self.engine) as conn:
+        return event, attempts, error
+
+    def _park(self, conn: Connection, name: str, parked: Sequence[Parked]) -> None:
+        """Record failed or waiting events; one already parked (a batch delivered again) keeps its row."""
+        if not parked:
+            return
+        f = t.event_failure.c
+        known = set(
             conn.execute(
-                insert(t.event_failure).values(
-                    subscriber=name,
-                    seq=event.seq,
-                    res_type=event.resource_type,
-                    res_id=event.resource_id,
-                    version_id=event.version_id,
-                    attempts=attempts,
-                    next_attempt_at=self.clock() + (self._backoff(attempts) if attempts else 0.0),
-                    last_error=error[:500],
-                    dead=False,
-                )
+                select(f.seq).where(f.subscriber == name, f.seq.in_([e.seq for e, _, _ in parked]))
+            ).scalars()
+        )
+        now = self.clock()
+        rows = []
+        for event, attempts, error in parked:
+            if event.seq in known:
+                continue
+            rows.append(
+                {
+                    "subscriber": name,
+                    "seq": event.seq,
+                    "res_type": event.resource_type,
+                    "res_id": event.resource_id,
+                    "version_id": event.version_id,
+                    "attempts": attempts,
+                    "next_attempt_at": now + (self._backoff(attempts) if attempts else 0.0),
+                    "last_error": error[:500],
+                    "dead": False,
+                }
             )
+        if rows:
+            conn.execute(insert(t.event_failure), rows)
 
     def _fail_again(self, name: str, attempts: int, seq: int, error: str) -> None:
         dead = attempts >= self.settings.max_attempts
@@ -305,13 +347,12 @@ class EventDispatcher:
                 )
             )
 
-    def _set_position(self, name: str, seq: int) -> None:
-        with begin_write(self.engine) as conn:
-            conn.execute(
-                update(t.event_cursor)
-                .where(t.event_cursor.c.subscriber == name)
-                .values(position=seq, updated_at=self.clock())
-            )
+    def _set_position(self, conn: Connection, name: str, seq: int) -> None:
+        conn.execute(
+            update(t.event_cursor)
+            .where(t.event_cursor.c.subscriber == name)
+            .values(position=seq, updated_at=self.clock())
+        )
 
     # ---- operations: dead letters and replay -----------------------------------------------------
     def dead_letters(self, name: str) -> list[tuple[int, str, str, int, int, str | None]]:

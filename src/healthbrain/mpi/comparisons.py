@@ -57,6 +57,9 @@ class Comparison:
         return len(self.labels)
 
 
+_PARALLEL_PAIRS = 100_000
+
+
 def similarity(metric: str, a: Any, b: Any) -> NDArray[np.float64]:
     """Element-wise string similarity (Jaro-Winkler, 0-1) or distance (edit metrics, in edits)."""
     if len(a) == 0:
@@ -69,7 +72,10 @@ def similarity(metric: str, a: Any, b: Any) -> NDArray[np.float64]:
     if metric not in scorers:
         raise InvalidInput(f"unknown string metric {metric!r}", code="mpi.unknown_metric")
     scorer: Any = scorers[metric]
-    out = process.cpdist(a, b, scorer=scorer, workers=-1)
+    # threads pay off for a batch re-link's millions of pairs; starting them costs more than the
+    # few pairs of one arriving record (incremental matching)
+    workers = -1 if len(a) >= _PARALLEL_PAIRS else 1
+    out = process.cpdist(a, b, scorer=scorer, workers=workers)
     return np.asarray(out, dtype=np.float64)
 
 

@@ -7,12 +7,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, tuple_, update
 
 from healthbrain.quality import tables as t
 from healthbrain.quality.model import DayCounts, Finding
+from healthbrain.quality.pending import KeyHolder, PendingRecord, earlier_holders
 
 _CHUNK = 400
+
+# The statements the monitor runs for every record, built once: building one costs more than running it.
+_r, _k = t.record.c, t.identity_key.c
+_RECORD_VERSION = select(_r.version).where(_r.record_key == bindparam("key"))
+_RECORD_INSTITUTION = select(_r.institution).where(_r.record_key == bindparam("key"))
+_RECORDS_IN = _r.record_key.in_(bindparam("keys", expanding=True))
+_RECORD_VERSIONS = select(_r.record_key, _r.version).where(_RECORDS_IN)
+_INSERT_RECORDS = insert(t.record)
+_DELETE_RECORDS = delete(t.record).where(_RECORDS_IN)
+_KEYS_OF_RECORDS_IN = _k.record_key.in_(bindparam("keys", expanding=True))
+_DELETE_KEYS = delete(t.identity_key).where(_k.record_key == bindparam("key"))
+_DELETE_KEYS_OF = delete(t.identity_key).where(_KEYS_OF_RECORDS_IN)
+_INSERT_KEYS = insert(t.identity_key)
+_FIRST_SEEN = select(func.min(_k.first_seen)).where(_k.record_key == bindparam("key"))
+_FIRST_SEEN_MANY = (
+    select(_k.record_key, func.min(_k.first_seen)).where(_KEYS_OF_RECORDS_IN).group_by(_k.record_key)
+)
+_HOLDERS = select(_k.key_hash, _k.record_key, _k.first_seen).where(
+    _k.institution == bindparam("institution"),
+    _k.key_hash.in_(bindparam("hashes", expanding=True)),
+    _k.record_key != bindparam("key"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,16 @@ def _row(r: Any) -> QuarantineRow:
         r.content, tuple(Finding.from_json(f) for f in orjson.loads(r.findings)), bool(r.own), r.status,
         float(r.received_at), r.day, r.decided_at, r.decided_by, r.note, r.released_ref,
     )  # fmt: skip
+
+
+def identity_rows(
+    institution: str, key: str, hashes: Sequence[str], first_seen: float
+) -> list[dict[str, Any]]:
+    """The quality_identity_key rows of a record's key hashes."""
+    return [
+        {"institution": institution, "key_hash": h, "record_key": key, "first_seen": first_seen}
+        for h in dict.fromkeys(hashes)
+    ]
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -156,11 +189,18 @@ class QualityStore:
 
     # ---- record evaluations ---------------------------------------------------------------------
     def record_version(self, conn: Connection, key: str) -> int | None:
-        v = conn.execute(select(t.record.c.version).where(t.record.c.record_key == key)).scalar()
+        v = conn.execute(_RECORD_VERSION, {"key": key}).scalar()
         return None if v is None else int(v)
 
+    def record_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+        """The stored version of each record among `keys` that has one."""
+        out: dict[str, int] = {}
+        for part in _chunks(list(dict.fromkeys(keys))):
+            out.update((k, int(v)) for k, v in conn.execute(_RECORD_VERSIONS, {"keys": list(part)}))
+        return out
+
     def record_institution(self, conn: Connection, key: str) -> str | None:
-        v = conn.execute(select(t.record.c.institution).where(t.record.c.record_key == key)).scalar()
+        v = conn.execute(_RECORD_INSTITUTION, {"key": key}).scalar()
         return None if v is None else str(v)
 
     def put_records(self, conn: Connection, rows: list[dict[str, Any]], *, replace: bool = True) -> None:
@@ -170,12 +210,27 @@ class QualityStore:
             return
         keys = [r["record_key"] for r in rows]
         for part in _chunks(keys) if replace else ():
-            conn.execute(delete(t.record).where(t.record.c.record_key.in_(part)))
-        conn.execute(insert(t.record), rows)
+            conn.execute(_DELETE_RECORDS, {"keys": list(part)})
+        conn.execute(_INSERT_RECORDS, rows)
 
     def delete_record(self, conn: Connection, key: str) -> None:
-        conn.execute(delete(t.record).where(t.record.c.record_key == key))
-        conn.execute(delete(t.identity_key).where(t.identity_key.c.record_key == key))
+        conn.execute(_DELETE_RECORDS, {"keys": [key]})
+        conn.execute(_DELETE_KEYS, {"key": key})
+
+    def write_batch(self, conn: Connection, records: dict[str, PendingRecord]) -> None:
+        """Give each record the row and identity keys a batch left it with (a few statements in all)."""
+        keys = list(records)
+        for part in _chunks(keys):
+            conn.execute(_DELETE_RECORDS, {"keys": list(part)})
+        rows = [p.row for p in records.values() if p.row is not None]
+        if rows:
+            conn.execute(_INSERT_RECORDS, rows)
+        replaced = [k for k, p in records.items() if p.keys is not None]
+        for part in _chunks(replaced):
+            conn.execute(_DELETE_KEYS_OF, {"keys": list(part)})
+        key_rows = [row for p in records.values() for row in p.keys or ()]
+        if key_rows:
+            conn.execute(_INSERT_KEYS, key_rows)
 
     def day_counts(
         self,
@@ -221,32 +276,34 @@ class QualityStore:
         self, conn: Connection, institution: str, hashes: Sequence[str], key: str, first_seen: float
     ) -> set[str]:
         """Hashes among `hashes` that another record of the institution registered earlier."""
+        return earlier_holders(self.key_holders(conn, institution, hashes, key), key, first_seen)
+
+    def key_holders(
+        self, conn: Connection, institution: str, hashes: Sequence[str], exclude: str
+    ) -> list[KeyHolder]:
+        """(key hash, record key, first seen) of the institution's other records holding any of `hashes`."""
         if not hashes:
-            return set()
-        k = t.identity_key.c
-        rows = conn.execute(
-            select(k.key_hash, k.record_key, k.first_seen).where(
-                k.institution == institution, k.key_hash.in_(list(hashes)), k.record_key != key
-            )
-        )
-        return {r.key_hash for r in rows if (r.first_seen, r.record_key) < (first_seen, key)}
+            return []
+        params = {"institution": institution, "hashes": list(dict.fromkeys(hashes)), "key": exclude}
+        return [(r.key_hash, r.record_key, float(r.first_seen)) for r in conn.execute(_HOLDERS, params)]
 
     def replace_keys(
         self, conn: Connection, institution: str, key: str, hashes: Sequence[str], first_seen: float
     ) -> None:
-        conn.execute(delete(t.identity_key).where(t.identity_key.c.record_key == key))
+        conn.execute(_DELETE_KEYS, {"key": key})
         if hashes:
-            conn.execute(
-                insert(t.identity_key),
-                [{"institution": institution, "key_hash": h, "record_key": key, "first_seen": first_seen}
-                 for h in dict.fromkeys(hashes)],
-            )  # fmt: skip
+            conn.execute(_INSERT_KEYS, identity_rows(institution, key, hashes, first_seen))
 
     def first_seen(self, conn: Connection, key: str) -> float | None:
-        v = conn.execute(
-            select(func.min(t.identity_key.c.first_seen)).where(t.identity_key.c.record_key == key)
-        ).scalar()
+        v = conn.execute(_FIRST_SEEN, {"key": key}).scalar()
         return None if v is None else float(v)
+
+    def first_seen_many(self, conn: Connection, keys: Sequence[str]) -> dict[str, float]:
+        """`first_seen` of each record among `keys` that holds identity keys."""
+        out: dict[str, float] = {}
+        for part in _chunks(list(dict.fromkeys(keys))):
+            out.update((k, float(v)) for k, v in conn.execute(_FIRST_SEEN_MANY, {"keys": list(part)}))
+        return out
 
     # ---- recognitions ---------------------------------------------------------------------------
     def put_recognition(self, conn: Connection, row: dict[str, Any]) -> bool:

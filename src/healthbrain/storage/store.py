@@ -47,6 +47,11 @@ def _key_clause(res_type: str, res_id: str) -> Any:
 
 Reveal = Callable[[str, str], str]
 
+_v = t.resource_version.c
+_VERSIONS_OF_IDS = select(
+    _v.res_type, _v.res_id, _v.version_id, _v.last_updated, _v.deleted, _v.content, _v.method
+).where(_v.res_type == bindparam("rt"), _v.res_id.in_(bindparam("ids", expanding=True)))
+
 
 class SqlResourceStore:
     """Stateless SQL operations; every method runs inside the caller's connection/transaction.
@@ -213,15 +218,24 @@ class SqlResourceStore:
     def read_versions_many(
         self, conn: Connection, keys: Sequence[tuple[str, str, int]]
     ) -> dict[tuple[str, str, int], StoredVersion]:
-        """Many (type, id, version) keys in a few queries; missing keys are absent from the result."""
+        """Many (type, id, version) keys in a few queries; missing keys are absent from the result.
+
+        One `res_type = ? AND res_id IN (...)` per type (the primary key's prefix), keeping the wanted
+        versions: SQLite scans the whole table for a row-value `(a, b, c) IN (VALUES ...)`.
+        """
         out: dict[tuple[str, str, int], StoredVersion] = {}
-        v = t.resource_version.c
-        for start in range(0, len(keys), 300):
-            chunk = list(keys[start : start + 300])
-            columns = (v.res_type, v.res_id, v.version_id, v.last_updated, v.deleted, v.content, v.method)
-            rows = conn.execute(select(*columns).where(tuple_(v.res_type, v.res_id, v.version_id).in_(chunk)))
-            for row in rows:
-                out[(row.res_type, row.res_id, row.version_id)] = self._stored(row, row.method)
+        wanted = set(keys)
+        by_type: dict[str, list[str]] = {}
+        for rt, rid, _ in wanted:
+            by_type.setdefault(rt, []).append(rid)
+        for rt, listed in by_type.items():
+            ids = sorted(set(listed))
+            for start in range(0, len(ids), 500):
+                params = {"rt": rt, "ids": ids[start : start + 500]}
+                for row in conn.execute(_VERSIONS_OF_IDS, params):
+                    key = (row.res_type, row.res_id, row.version_id)
+                    if key in wanted:
+                        out[key] = self._stored(row, row.method)
         return out
 
     def history(
