@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, 
 
 from healthbrain.quality import tables as t
 from healthbrain.quality.model import DayCounts, Finding
-from healthbrain.quality.pending import KeyHolder, PendingRecord, earlier_holders
+from healthbrain.quality.pending import KeyHolder, PendingRecord
 
 _CHUNK = 400
 
@@ -24,7 +24,6 @@ _RECORD_VERSIONS = select(_r.record_key, _r.version).where(_RECORDS_IN)
 _INSERT_RECORDS = insert(t.record)
 _DELETE_RECORDS = delete(t.record).where(_RECORDS_IN)
 _KEYS_OF_RECORDS_IN = _k.record_key.in_(bindparam("keys", expanding=True))
-_DELETE_KEYS = delete(t.identity_key).where(_k.record_key == bindparam("key"))
 _DELETE_KEYS_OF = delete(t.identity_key).where(_KEYS_OF_RECORDS_IN)
 _INSERT_KEYS = insert(t.identity_key)
 _FIRST_SEEN = select(func.min(_k.first_seen)).where(_k.record_key == bindparam("key"))
@@ -213,10 +212,6 @@ class QualityStore:
             conn.execute(_DELETE_RECORDS, {"keys": list(part)})
         conn.execute(_INSERT_RECORDS, rows)
 
-    def delete_record(self, conn: Connection, key: str) -> None:
-        conn.execute(_DELETE_RECORDS, {"keys": [key]})
-        conn.execute(_DELETE_KEYS, {"key": key})
-
     def write_batch(self, conn: Connection, records: dict[str, PendingRecord]) -> None:
         """Give each record the row and identity keys a batch left it with (a few statements in all)."""
         keys = list(records)
@@ -272,12 +267,6 @@ class QualityStore:
         return out
 
     # ---- identity keys --------------------------------------------------------------------------
-    def earlier_holders(
-        self, conn: Connection, institution: str, hashes: Sequence[str], key: str, first_seen: float
-    ) -> set[str]:
-        """Hashes among `hashes` that another record of the institution registered earlier."""
-        return earlier_holders(self.key_holders(conn, institution, hashes, key), key, first_seen)
-
     def key_holders(
         self, conn: Connection, institution: str, hashes: Sequence[str], exclude: str
     ) -> list[KeyHolder]:
@@ -286,13 +275,6 @@ class QualityStore:
             return []
         params = {"institution": institution, "hashes": list(dict.fromkeys(hashes)), "key": exclude}
         return [(r.key_hash, r.record_key, float(r.first_seen)) for r in conn.execute(_HOLDERS, params)]
-
-    def replace_keys(
-        self, conn: Connection, institution: str, key: str, hashes: Sequence[str], first_seen: float
-    ) -> None:
-        conn.execute(_DELETE_KEYS, {"key": key})
-        if hashes:
-            conn.execute(_INSERT_KEYS, identity_rows(institution, key, hashes, first_seen))
 
     def first_seen(self, conn: Connection, key: str) -> float | None:
         v = conn.execute(_FIRST_SEEN, {"key": key}).scalar()

@@ -153,8 +153,6 @@ class RolePolicy:
     ) -> tuple[Criterion, ...]:
         if ctx.is_system:
             return ()
-        if ctx.break_glass is not None:  # the ledger's live grants: never memoised
-            return self._constraints(ctx, resource_type, patient_param)
         key = (
             "constraints",
             ctx.principal,
@@ -163,12 +161,15 @@ class RolePolicy:
             resource_type if resource_type == "Patient" else type_group(resource_type),
             patient_param,
         )
-        return self._memoized(key, lambda: self._constraints(ctx, resource_type, patient_param))
+        return self._memoized(ctx, key, lambda: self._constraints(ctx, resource_type, patient_param))
 
     def _memoized(
-        self, key: tuple[object, ...], build: Callable[[], tuple[Criterion, ...]]
+        self, ctx: RequestContext, key: tuple[object, ...], build: Callable[[], tuple[Criterion, ...]]
     ) -> tuple[Criterion, ...]:
-        """`build()` once per key, care-window day and organisation directory load."""
+        """`build()` once per key, care-window day and organisation directory load; built anew under
+        break-glass, whose grants the ledger holds live."""
+        if ctx.break_glass is not None:
+            return build()
         full = (*key, self._cutoff(), self.orgs.generation())
         found = self._memo.get(full)
         if found is None:
@@ -297,11 +298,8 @@ class RolePolicy:
         return set(self.orgs.subtree(org))
 
     def _visible_patients(self, ctx: RequestContext, standing: _Standing, ids: set[str]) -> set[str]:
-        if ctx.break_glass is not None:  # the ledger's live grants: never memoised
-            constraints: tuple[Criterion, ...] = (self._patient_criterion(ctx, standing),)
-        else:
-            key = ("patients", ctx.principal, ctx.purpose, ctx.patient)
-            constraints = self._memoized(key, lambda: (self._patient_criterion(ctx, standing),))
+        key = ("patients", ctx.principal, ctx.purpose, ctx.patient)
+        constraints = self._memoized(ctx, key, lambda: (self._patient_criterion(ctx, standing),))
         out: set[str] = set()
         ordered = sorted(ids)
         with single_statement(self.engine) as conn:

@@ -257,16 +257,20 @@ def text_getter(path: FieldPath) -> TextGetter:
         if not raw:
             return ""
         reps = (scope.cache.get(raw) or scope.field(seg, n))[0]
-        rep = fixed or (scope.reps.get(key, 1) if scope.reps else 1)
-        if rep > len(reps):
-            return ""
-        comps = reps[rep - 1]
-        if comps is None or ci >= len(comps):
-            return ""
-        sub = comps[ci]
-        return sub[si].strip() if si < len(sub) else ""
+        return _text_at(reps, fixed or (scope.reps.get(key, 1) if scope.reps else 1), ci, si)
 
     return get
+
+
+def _text_at(reps: tuple[Components | None, ...], rep: int, ci: int, si: int) -> str:
+    """Subcomponent `si` of component `ci` of repetition `rep` (1-based), stripped; '' when absent."""
+    if rep > len(reps):
+        return ""
+    comps = reps[rep - 1]
+    if comps is None or ci >= len(comps):
+        return ""
+    sub = comps[ci]
+    return sub[si].strip() if si < len(sub) else ""
 
 
 def _general_text_getter(path: FieldPath) -> TextGetter:
@@ -281,15 +285,7 @@ def _general_text_getter(path: FieldPath) -> TextGetter:
             return ""
         if as_sent:
             return seg.raw(n)
-        reps = scope.field(seg, n)[0]
-        rep = fixed or scope.reps.get(key, 1)
-        if rep > len(reps):
-            return ""
-        comps = reps[rep - 1]
-        if comps is None or ci >= len(comps):
-            return ""
-        sub = comps[ci]
-        return sub[si].strip() if si < len(sub) else ""
+        return _text_at(scope.field(seg, n)[0], fixed or scope.reps.get(key, 1), ci, si)
 
     return get
 
