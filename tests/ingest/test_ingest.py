@@ -93,7 +93,12 @@ def test_kill_9_during_ingest_loses_nothing_committed_and_resumes(db_url: str, t
         if proc.poll() is None:
             proc.kill()
     repo = FhirRepository(engine)
+    # its worker processes died with it: nothing goes on committing after the kill
     with engine.connect() as conn:
+        after_kill = conn.execute(select(func.count()).select_from(t.ingest_journal)).scalar_one()
+    time.sleep(3.0)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.ingest_journal)).scalar_one() == after_kill
         journaled = conn.execute(select(func.sum(t.ingest_journal.c.entries))).scalar_one()
         stored = conn.execute(select(func.count()).select_from(t.resource)).scalar_one()
         outbox = conn.execute(select(func.count()).select_from(t.outbox)).scalar_one()

@@ -14,10 +14,14 @@ nothing more, its errors are final.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -77,7 +81,34 @@ class _FileResult:
 _worker: list[tuple[FhirRepository, RequestContext, QuarantineHook | None]] = []
 
 
-def _start_worker(setup: WorkerSetup, ctx: RequestContext) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the ingest that started it: killed with -9, that process cannot
+    stop its pool, and orphans would go on committing beside a rerun. Linux ends the worker with the
+    parent (its transaction then rolls back); elsewhere a watchdog thread does it within a second."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl here: fall through to the watchdog
+            pass
+        else:
+            if os.getppid() != parent:  # the parent died before the request took effect
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ingest-parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _start_worker(setup: WorkerSetup, ctx: RequestContext, parent: int) -> None:
+    _die_with_parent(parent)
     repo, quarantine = setup()
     _worker[:] = [(repo, ctx, quarantine)]
 
@@ -120,7 +151,7 @@ def ingest_path_parallel(
     finished = 0
     context = multiprocessing.get_context("spawn")  # no fork: this process runs threads
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(setup, ctx)
+        workers, mp_context=context, initializer=_start_worker, initargs=(setup, ctx, os.getpid())
     ) as pool:
         for _, stage in itertools.groupby(files, key=file_stage):
             pending = [str(f) for f in stage]
