@@ -2,12 +2,15 @@
 
 Builds a simulated region (--patients, default 2000; the issue's anchor is 100,000), ingests it as the
 CLI does, starts the real server, signs in one user per role with password + TOTP and times each page
-(first load = cold caches, then --runs more). Usage: .venv/bin/python bench/ui.py --patients 20000
+(first load = cold caches, then --runs more). With --region DIR the built region (and the services'
+tables once caught up) stays in DIR, and a later run with the same DIR measures it again without
+rebuilding. Usage: .venv/bin/python bench/ui.py --patients 20000 [--region bench/out/ui-20000]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import socket
 import tempfile
@@ -52,8 +55,13 @@ def _port() -> int:
 
 def build(tmp: Path, patients: int) -> tuple[Settings, float]:
     started = time.perf_counter()
-    write_region(RegionConfig(patients=patients, seed=42), tmp / "sim")
     url = f"sqlite:///{tmp / 'bench.db'}"
+    port = _port()
+    api = ApiSettings(base_url=f"http://127.0.0.1:{port}/fhir/R4")
+    settings = Settings(database_url=url, export_dir=str(tmp / "x"), api=api)
+    if (tmp / "built").exists():  # a kept region of an earlier run
+        return settings, 0.0
+    write_region(RegionConfig(patients=patients, seed=42), tmp / "sim")
     engine = create_db_engine(url)
     upgrade_database(engine)
     security = SecurityServices.build(engine, SecuritySettings())
@@ -61,9 +69,8 @@ def build(tmp: Path, patients: int) -> tuple[Settings, float]:
     ingest_path(loader, system_context(), tmp / "sim")
     security.audit.stop()
     engine.dispose()
-    port = _port()
-    api = ApiSettings(base_url=f"http://127.0.0.1:{port}/fhir/R4")
-    return Settings(database_url=url, export_dir=str(tmp / "x"), api=api), time.perf_counter() - started
+    (tmp / "built").write_text(f"{patients}\n", encoding="utf-8")
+    return settings, time.perf_counter() - started
 
 
 def settle(app: Any, base: str) -> float:
@@ -96,8 +103,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--region", type=Path, help="keep the built region here (and reuse it if it is there)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.region is not None:
+            args.region.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.region)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
         settings, build_seconds = build(Path(tmp), args.patients)
         app = create_app(settings)
         server = uvicorn.Server(

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from healthbrain.core.context import Principal, PurposeOfUse, RequestContext, system_context
 from healthbrain.core.db import create_db_engine
@@ -126,3 +127,43 @@ def test_a_truncated_tail_is_found_by_the_signed_checkpoint(chain: Any) -> None:
         conn.execute(delete(t.audit).where(t.audit.c.seq > head - 2))
     problems = security.verify_audit().problems
     assert any(p.kind == "truncated" for p in problems)
+
+
+def test_records_a_failed_write_kept_are_written_next_time_in_order(chain: Any) -> None:
+    engine, repo, security = chain
+    pid = fill(repo, security, n=2)
+    before = len(rows(engine))
+    # the database refuses the write (the patient index table is gone for a moment)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("alter table security_audit_patient rename to security_audit_patient_away")
+    try:
+        for _ in range(3):
+            repo.read(CLINICIAN, "Patient", pid)
+        with pytest.raises(DBAPIError):
+            security.audit.flush()
+        assert len(rows(engine)) == before  # nothing half-written: no record without its patient link
+        with pytest.raises(NotFound):
+            repo.read(CLINICIAN, "Patient", "still-nope")
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("alter table security_audit_patient_away rename to security_audit_patient")
+    assert security.audit.flush() == 4
+    recorded = rows(engine)[before:]
+    assert [(r.action, r.outcome) for r in recorded] == [("read", "success")] * 3 + [("read", "failure")]
+    assert security.verify_audit().ok
+
+
+def test_the_chain_stays_verifiable_across_an_audit_key_rotation(chain: Any) -> None:
+    engine, repo, security = chain
+    pid = fill(repo, security, n=3)
+    security.keys.rotate("audit")
+    for _ in range(3):
+        repo.read(CLINICIAN, "Patient", pid)
+    security.audit.flush()
+    report = security.verify_audit()
+    assert report.ok and report.checked == len(rows(engine))
+    # and records written after the rotation are bound to the new key: editing one is still found
+    with engine.begin() as conn:
+        last = conn.execute(select(t.audit.c.seq).order_by(t.audit.c.seq.desc()).limit(1)).scalar_one()
+        conn.execute(update(t.audit).where(t.audit.c.seq == last).values(detail="edited"))
+    assert [p.kind for p in security.verify_audit().problems] == ["edited"]

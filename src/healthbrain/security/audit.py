@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import queue
+import operator
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ _HASHED = (
     "request_id", "break_glass", "prev_hash",
 )  # fmt: skip
 _PG_LOCK = 0x4842_4155_4449_54  # advisory lock id of the chain writer ("HBAUDIT")
+_COLUMNS = (*_HASHED, "hash")  # the order of the writer's insert
 
 
 def _canonical(row: dict[str, Any]) -> bytes:
@@ -74,9 +76,15 @@ class _Sm3Hash:
         return clone
 
 
-def chain_hash(key: bytes, algorithm: str, prev_hash: str, row: dict[str, Any]) -> str:
+def _keyed(key: bytes, algorithm: str) -> hmac.HMAC:
     digestmod: Any = _Sm3Hash if algorithm == "sm3" else hashlib.sha256
-    return hmac.new(key, prev_hash.encode() + _canonical(row), digestmod).hexdigest()
+    return hmac.new(key, digestmod=digestmod)
+
+
+def chain_hash(key: bytes, algorithm: str, prev_hash: str, row: dict[str, Any]) -> str:
+    h = _keyed(key, algorithm)
+    h.update(prev_hash.encode() + _canonical(row))
+    return h.hexdigest()
 
 
 def _row(ctx: RequestContext, entry: AuditEntry, now: float) -> dict[str, Any]:
@@ -105,6 +113,18 @@ def _row(ctx: RequestContext, entry: AuditEntry, now: float) -> dict[str, Any]:
 Listener = Callable[[RequestContext, AuditEntry, float], None]
 
 
+def _insert_statements(engine: Engine) -> tuple[str, str]:
+    """The chain's two inserts as driver SQL, in the dialect's quoting and placeholder style."""
+    quote = engine.dialect.identifier_preparer.quote
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+
+    def statement(table: str, columns: tuple[str, ...]) -> str:
+        names = ", ".join(quote(c) for c in columns)
+        return f"insert into {quote(table)} ({names}) values ({', '.join(mark for _ in columns)})"
+
+    return statement(t.audit.name, _COLUMNS), statement(t.audit_patient.name, ("patient", "seq"))
+
+
 class HashChainAuditSink:
     """Implements the repository's AuditSink port: queue, chain, write, checkpoint."""
 
@@ -125,15 +145,18 @@ class HashChainAuditSink:
         self.checkpoint_every = checkpoint_every
         self.clock = clock
         self.listeners: list[Listener] = []
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        # deque appends and pops are atomic: the request thread never waits for a lock to audit
+        self._queue: deque[dict[str, Any]] = deque()
         self._write_lock = threading.Lock()
+        self._inserts = _insert_statements(engine)
+        self._mac: tuple[bytes, hmac.HMAC] | None = None  # the audit key and its keyed hash, reused
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ---- the port --------------------------------------------------------------------------------
     def record(self, ctx: RequestContext, entry: AuditEntry) -> None:
         now = self.clock()
-        self._queue.put(_row(ctx, entry, now))
+        self._queue.append(_row(ctx, entry, now))
         for listener in self.listeners:
             listener(ctx, entry, now)  # anomaly rules run inline: they must answer within the request
 
@@ -162,25 +185,30 @@ class HashChainAuditSink:
         """Write every queued record now; returns how many were written."""
         with self._write_lock:
             rows: list[dict[str, Any]] = []
-            while True:
-                try:
-                    rows.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            take = self._queue.popleft
+            try:
+                while True:
+                    rows.append(take())
+            except IndexError:
+                pass
             if not rows:
                 return 0
             try:
                 self._append(rows)
             except Exception:
-                for row in rows:  # keep them for the next attempt, in order
-                    self._queue.put(row)
+                self._queue.extendleft(reversed(rows))  # kept for the next attempt, first in front
                 raise
             return len(rows)
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
         key = self.keys.active("audit").secret
+        if self._mac is None or self._mac[0] != key:  # first use, or the audit key was rotated
+            self._mac = (key, _keyed(key, self.algorithm))
+        keyed = self._mac[1]
         # keys are fetched (and made on first use) before the chain's write transaction opens
         signer = self.keys.signing_key("audit-signing")
+        insert_audit, insert_links = self._inserts
+        hashed_values = operator.itemgetter(*_HASHED)
         with begin_write(self.engine) as conn:
             if is_postgres(self.engine):
                 conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
@@ -188,18 +216,23 @@ class HashChainAuditSink:
                 select(t.audit.c.seq, t.audit.c.hash).order_by(t.audit.c.seq.desc()).limit(1)
             ).first()
             seq, prev = (last.seq, last.hash) if last is not None else (0, GENESIS)
-            chained: list[dict[str, Any]] = []
-            links: list[dict[str, Any]] = []
+            chained: list[tuple[Any, ...]] = []
+            links: list[tuple[str, int]] = []
             for row in rows:
                 seq += 1
-                linked = {**row, "seq": seq, "prev_hash": prev}
-                linked["hash"] = prev = chain_hash(key, self.algorithm, prev, linked)
-                chained.append(linked)
-                patients = dict.fromkeys(orjson.loads(row["patients"]))
-                links.extend({"patient": p[:64], "seq": seq} for p in patients)
-            conn.execute(insert(t.audit), chained)
+                row["seq"], row["prev_hash"] = seq, prev
+                h = keyed.copy()
+                # the queued row holds exactly the hashed fields: no need to pick them out
+                h.update(prev.encode() + orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+                prev = h.hexdigest()
+                chained.append((*hashed_values(row), prev))
+                if row["patients"] != "[]":
+                    links.extend((p[:64], seq) for p in dict.fromkeys(orjson.loads(row["patients"])))
+            # the driver's executemany with plain tuples: the per-row parameter handling of a Core
+            # insert cost more than the rest of the chain put together
+            conn.exec_driver_sql(insert_audit, chained)
             if links:
-                conn.execute(insert(t.audit_patient), links)
+                conn.exec_driver_sql(insert_links, links)
             if seq // self.checkpoint_every != (seq - len(rows)) // self.checkpoint_every:
                 self._checkpoint(conn, signer, seq, prev)
 
