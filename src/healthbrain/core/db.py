@@ -53,6 +53,7 @@ def normalise_url(url: str) -> str:
 
 
 _WRITE_OPTION = "healthbrain_write"
+_SINGLE_OPTION = "healthbrain_single_statement"
 
 
 @contextmanager
@@ -66,10 +67,12 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
 def single_statement(engine: Engine) -> Iterator[Connection]:
     """A connection for reads of one statement each. On PostgreSQL it runs outside a transaction
     (autocommit): no BEGIN and ROLLBACK round trips, which a read by id would otherwise pay for
-    twice. Elsewhere a plain connection."""
+    twice. On SQLite no BEGIN either: one SELECT reads one snapshot by itself."""
     with engine.connect() as conn:
         if is_postgres(engine):
             conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn.execution_options(**{_SINGLE_OPTION: True})
         yield conn
 
 
@@ -101,8 +104,10 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # Writers take the write lock up front (a deferred transaction that upgrades fails at
             # once when another writer got in first); readers stay deferred and run concurrently.
-            immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get(_SINGLE_OPTION, False):
+                return  # a single statement runs in SQLite's own autocommit (see single_statement)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_OPTION, False) else "BEGIN")
 
         if path and path != ":memory:":
             WalCheckpointer.start_for(engine, os.path.abspath(path))

@@ -47,6 +47,32 @@ def _key_clause(res_type: str, res_id: str) -> Any:
 
 Reveal = Callable[[str, str], str]
 
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A statement compiled once for one dialect, run as the driver's SQL with its parameters.
+
+    Executing a Core statement makes SQLAlchemy walk it for its cache key on every call; for the
+    secured reads, whose statements carry the policy's constraints, that walk cost more than the
+    query. Bound values other than the named ones stay as compiled.
+    """
+
+    sql: str
+    order: tuple[str, ...] | None  # positional parameter names in order; None: named style
+    fixed: dict[str, Any]
+
+    @classmethod
+    def compile(cls, statement: Select[Any], dialect: Any) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(str(compiled), order, dict(compiled.params))
+
+    def run(self, conn: Connection, **given: Any) -> Any:
+        values = {**self.fixed, **given}
+        if self.order is not None:
+            return conn.exec_driver_sql(self.sql, tuple(values[n] for n in self.order))
+        return conn.exec_driver_sql(self.sql, values)
+
 _v = t.resource_version.c
 _VERSIONS_OF_IDS = select(
     _v.res_type, _v.res_id, _v.version_id, _v.last_updated, _v.deleted, _v.content, _v.method
@@ -62,7 +88,7 @@ class SqlResourceStore:
 
     def __init__(self, reveal: Reveal | None = None) -> None:
         self.reveal = reveal
-        self._reads: dict[tuple[object, ...], tuple[tuple[Criterion, ...], Select[Any]]] = {}
+        self._reads: dict[tuple[object, ...], tuple[tuple[Criterion, ...], DriverStatement]] = {}
 
     def _c(self, res_type: str, content: str | None) -> str | None:
         if content is None or self.reveal is None:
@@ -105,8 +131,8 @@ class SqlResourceStore:
                 r.deleted == false(),
                 *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
             )
-            cached = self._cache_read(key, constraints, statement)
-        row = conn.execute(cached[1], {"rid": res_id}).first()
+            cached = self._cache_read(key, constraints, statement, conn)
+        row = cached[1].run(conn, rid=res_id).first()
         if row is None:
             return None
         content = self._c(res_type, row.content)
@@ -118,18 +144,23 @@ class SqlResourceStore:
         """Which of `ids` are live resources of `res_type` that satisfy `constraints`."""
         if not ids:
             return set()
-        key = ("ids", res_type, tuple(id(c) for c in constraints), id(conn.dialect))
+        # one statement per number of ids up to 8 (one id is the usual question); more in one IN list
+        size = len(ids) if len(ids) <= 8 else 0
+        key = ("ids", res_type, size, tuple(id(c) for c in constraints), id(conn.dialect))
         cached = self._reads.get(key)
         if cached is None or cached[0] != constraints:
             r = t.resource.c
+            wanted = r.res_id.in_([bindparam(f"id{i}") for i in range(size)]) if size else None
             statement: Select[Any] = select(r.res_id).where(
                 r.res_type == res_type,
-                r.res_id.in_(bindparam("ids", expanding=True)),
+                r.res_id.in_(bindparam("ids", expanding=True)) if wanted is None else wanted,
                 r.deleted == false(),
                 *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
             )
-            cached = self._cache_read(key, constraints, statement)
-        return {row.res_id for row in conn.execute(cached[1], {"ids": list(ids)})}
+            if not size:  # the expanding list is rendered per call: no driver statement for it
+                return {row.res_id for row in conn.execute(statement, {"ids": list(ids)})}
+            cached = self._cache_read(key, constraints, statement, conn)
+        return {row[0] for row in cached[1].run(conn, **{f"id{i}": v for i, v in enumerate(ids)})}
 
     def index_matches(
         self,
@@ -170,12 +201,17 @@ class SqlResourceStore:
         return {v: sorted(ids) for v, ids in out.items()}
 
     def _cache_read(
-        self, key: tuple[object, ...], constraints: tuple[Criterion, ...], statement: Select[Any]
-    ) -> tuple[tuple[Criterion, ...], Select[Any]]:
+        self,
+        key: tuple[object, ...],
+        constraints: tuple[Criterion, ...],
+        statement: Select[Any],
+        conn: Connection,
+    ) -> tuple[tuple[Criterion, ...], DriverStatement]:
         if len(self._reads) >= 1024:
             self._reads.clear()
-        self._reads[key] = (constraints, statement)
-        return constraints, statement
+        entry = (constraints, DriverStatement.compile(statement, conn.dialect))
+        self._reads[key] = entry
+        return entry
 
     def read_current_many(
         self, conn: Connection, keys: Sequence[tuple[str, str]]
