@@ -1,7 +1,7 @@
 """Cockpit page times: every page, server-side render through the platform's APIs, p50/p95 over runs.
 
-Builds a simulated region (--patients, default 2000; the issue's anchor is 100,000), ingests it as the
-CLI does, starts the real server, signs in one user per role with password + TOTP and times each page
+Builds a simulated region (--patients, default 2000; the issue's anchor is 100,000) with the CLI as
+`make run` does, starts the real server, signs in one user per role with password + TOTP and times each page
 (first load = cold caches, then --runs more). With --region DIR the built region (and the services'
 tables once caught up) stays in DIR, and a later run with the same DIR measures it again without
 rebuilding. Usage: .venv/bin/python bench/ui.py --patients 20000 [--region bench/out/ui-20000]
@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,14 +26,8 @@ import httpx
 import uvicorn
 
 from healthbrain.api.app import create_app
-from healthbrain.core.context import system_context
-from healthbrain.core.db import create_db_engine
-from healthbrain.core.settings import ApiSettings, SecuritySettings, Settings
-from healthbrain.fhir.repository import FhirRepository
-from healthbrain.ingest import ingest_path
-from healthbrain.security import SecurityServices, totp
-from healthbrain.simulation import RegionConfig, write_region
-from healthbrain.storage.migrate import upgrade_database
+from healthbrain.core.settings import ApiSettings, Settings
+from healthbrain.security import totp
 
 from common import machine, median, percentile, save
 
@@ -54,6 +51,8 @@ def _port() -> int:
 
 
 def build(tmp: Path, patients: int) -> tuple[Settings, float]:
+    """The demo region as `make run` builds it: `healthbrain simulate`, then `healthbrain ingest`
+    (validation, quarantine and worker processes as the CLI chooses them)."""
     started = time.perf_counter()
     url = f"sqlite:///{tmp / 'bench.db'}"
     port = _port()
@@ -61,14 +60,16 @@ def build(tmp: Path, patients: int) -> tuple[Settings, float]:
     settings = Settings(database_url=url, export_dir=str(tmp / "x"), api=api)
     if (tmp / "built").exists():  # a kept region of an earlier run
         return settings, 0.0
-    write_region(RegionConfig(patients=patients, seed=42), tmp / "sim")
-    engine = create_db_engine(url)
-    upgrade_database(engine)
-    security = SecurityServices.build(engine, SecuritySettings())
-    loader = FhirRepository(engine, validate=False, labeler=security.labeler, protector=security.protector)
-    ingest_path(loader, system_context(), tmp / "sim")
-    security.audit.stop()
-    engine.dispose()
+    env = {**os.environ, "HEALTHBRAIN_DATABASE_URL": url}
+    cli = [sys.executable, "-m", "healthbrain.cli.main"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*cli, "simulate", "--patients", str(patients), "--seed", "42", "--out", str(tmp / "sim")],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run([*cli, "ingest", str(tmp / "sim")], env=env, check=True, stdout=subprocess.DEVNULL)
     (tmp / "built").write_text(f"{patients}\n", encoding="utf-8")
     return settings, time.perf_counter() - started
 
@@ -103,7 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--region", type=Path, help="keep the built region here (and reuse it if it is there)")
+    parser.add_argument(
+        "--region", type=Path, help="keep the built region here (and reuse it if it is there)"
+    )
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         if args.region is not None:
