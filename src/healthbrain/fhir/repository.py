@@ -43,6 +43,7 @@ from healthbrain.fhir.ports import (
 from healthbrain.fhir.protection import FieldProtector, protect_rows
 from healthbrain.fhir.resources import ID_RE, dumps, loads, new_id, stamp, without_version_meta
 from healthbrain.fhir.search import SearchParser
+from healthbrain.fhir.search_values import token_conds
 from healthbrain.fhir.searchparams import SearchParamRegistry, default_registry
 from healthbrain.fhir.types import is_resource_type
 from healthbrain.fhir.validation import validate_or_raise
@@ -278,6 +279,21 @@ class FhirRepository:
         params = parse_qsl(query, keep_blank_values=True)
         if len(params) != 1:
             return None
+        name, value = params[0]
+        plain = value and not name.startswith("_") and not set("\\,") & set(value)
+        sp = self.registry.get(rt, name) if plain else None
+        if sp is not None and sp.type == "token":
+            # `identifier=system|value` of an integration, nothing escaped, one value: what the
+            # parser would make of it, without the parser (a message carries a dozen of these)
+            conds = token_conds(value)
+            if all(c.op == "=" for c in conds):
+                return sp.code, tuple(c.column for c in conds), tuple(c.value for c in conds)
+            return None
+        return self._parsed_single_token(rt, params)
+
+    def _parsed_single_token(
+        self, rt: str, params: list[tuple[str, str]]
+    ) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
         try:
             req = self.parser.parse(rt, params)
         except HealthBrainError:

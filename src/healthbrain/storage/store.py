@@ -73,10 +73,42 @@ class DriverStatement:
             return conn.exec_driver_sql(self.sql, tuple(values[n] for n in self.order))
         return conn.exec_driver_sql(self.sql, values)
 
+
 _v = t.resource_version.c
 _VERSIONS_OF_IDS = select(
     _v.res_type, _v.res_id, _v.version_id, _v.last_updated, _v.deleted, _v.content, _v.method
 ).where(_v.res_type == bindparam("rt"), _v.res_id.in_(bindparam("ids", expanding=True)))
+
+
+def _matches_statement(
+    res_type: str,
+    kind: str,
+    param: str,
+    columns: tuple[str, ...],
+    size: int,
+    constraints: tuple[Criterion, ...],
+    conn: Connection,
+) -> Select[Any]:
+    """`index_matches`'s query for `size` value tuples, bound as v{row}_{column}."""
+    tbl = t.INDEX_TABLES[kind]
+    r = t.resource.c
+    cols = [tbl.c[c] for c in columns]
+    if len(cols) == 1:
+        wanted = cols[0].in_([bindparam(f"v{i}_0") for i in range(size)])
+    else:
+        rows = [tuple_(*(bindparam(f"v{i}_{j}") for j in range(len(cols)))) for i in range(size)]
+        wanted = tuple_(*cols).in_(rows)
+    return (
+        select(tbl.c.res_id, *cols)
+        .select_from(tbl.join(t.resource, and_(r.res_type == tbl.c.res_type, r.res_id == tbl.c.res_id)))
+        .where(
+            tbl.c.res_type == res_type,
+            tbl.c.param == param,
+            wanted,
+            r.deleted == false(),
+            *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
+        )
+    )
 
 
 class SqlResourceStore:
@@ -175,28 +207,22 @@ class SqlResourceStore:
         """For many exact values of one search parameter at once (`columns` equal to each tuple of
         `values`): the ids of the live resources of `res_type` that hold each value and satisfy
         `constraints`, in id order. A transaction's conditional references look up this way."""
-        tbl = t.INDEX_TABLES[kind]
-        r = t.resource.c
-        cols = [tbl.c[c] for c in columns]
         out: dict[tuple[Any, ...], set[str]] = {}
         unique = list(dict.fromkeys(values))
-        for start in range(0, len(unique), 400):
-            chunk = unique[start : start + 400]
-            wanted = cols[0].in_([v[0] for v in chunk]) if len(cols) == 1 else tuple_(*cols).in_(chunk)
-            rows = conn.execute(
-                select(tbl.c.res_id, *cols)
-                .select_from(
-                    tbl.join(t.resource, and_(r.res_type == tbl.c.res_type, r.res_id == tbl.c.res_id))
-                )
-                .where(
-                    tbl.c.res_type == res_type,
-                    tbl.c.param == param,
-                    wanted,
-                    r.deleted == false(),
-                    *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
-                )
-            )
-            for row in rows:
+        for start in range(0, len(unique), 256):
+            chunk = unique[start : start + 256]
+            # one statement per power-of-two size, the list padded with its last value: an
+            # integration's lookups (a message's identifiers) reuse a handful of statements
+            size = 1 << (len(chunk) - 1).bit_length()
+            chunk += [chunk[-1]] * (size - len(chunk))
+            key = ("matches", res_type, kind, param, columns, size, tuple(id(c) for c in constraints),
+                   id(conn.dialect))  # fmt: skip
+            cached = self._reads.get(key)
+            if cached is None or cached[0] != constraints:
+                statement = _matches_statement(res_type, kind, param, columns, size, constraints, conn)
+                cached = self._cache_read(key, constraints, statement, conn)
+            given = {f"v{i}_{j}": v for i, row in enumerate(chunk) for j, v in enumerate(row)}
+            for row in cached[1].run(conn, **given):
                 out.setdefault(tuple(row[1:]), set()).add(row[0])
         return {v: sorted(ids) for v, ids in out.items()}
 
