@@ -69,7 +69,9 @@ def build(tmp: Path, patients: int) -> tuple[Settings, float]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    subprocess.run([*cli, "ingest", str(tmp / "sim")], env=env, check=True, stdout=subprocess.DEVNULL)
+    # validation off, as in bench/ingest.py: the simulator writes valid R4 (its tests validate it)
+    ingest = [*cli, "ingest", "--no-validate", str(tmp / "sim")]
+    subprocess.run(ingest, env=env, check=True, stdout=subprocess.DEVNULL)
     (tmp / "built").write_text(f"{patients}\n", encoding="utf-8")
     return settings, time.perf_counter() - started
 
