@@ -24,30 +24,86 @@ ONC = DATA / "cds" / "onc_high_priority"
 
 # MedDRA preferred terms of CRESCENDDI -> the checker's kinds of harm. Evaluation glue only.
 EVENT_EFFECTS: dict[str, set[str]] = {
-    "bleeding": {"Haemorrhage", "Gastrointestinal haemorrhage", "Cerebral haemorrhage", "Haematoma",
-                 "Prothrombin time prolonged", "International normalised ratio increased", "Epistaxis"},
-    "qt": {"Electrocardiogram QT prolonged", "Torsade de pointes", "Ventricular arrhythmia", "Cardiac arrest",
-           "Arrhythmia", "Ventricular tachycardia", "Sudden death"},
+    "bleeding": {
+        "Haemorrhage",
+        "Gastrointestinal haemorrhage",
+        "Cerebral haemorrhage",
+        "Haematoma",
+        "Prothrombin time prolonged",
+        "International normalised ratio increased",
+        "Epistaxis",
+    },
+    "qt": {
+        "Electrocardiogram QT prolonged",
+        "Torsade de pointes",
+        "Ventricular arrhythmia",
+        "Cardiac arrest",
+        "Arrhythmia",
+        "Ventricular tachycardia",
+        "Sudden death",
+    },
     "hyperkalaemia": {"Hyperkalaemia"},
-    "nephrotoxicity": {"Nephropathy toxic", "Renal impairment", "Acute kidney injury", "Renal failure",
-                       "Blood creatinine increased"},
+    "nephrotoxicity": {
+        "Nephropathy toxic",
+        "Renal impairment",
+        "Acute kidney injury",
+        "Renal failure",
+        "Blood creatinine increased",
+    },
     "hypotension": {"Hypotension", "Blood pressure decreased", "Orthostatic hypotension", "Syncope"},
-    "cns_depression": {"Respiratory depression", "Depressed level of consciousness", "Sedation", "Somnolence",
-                       "Coma"},
-    "serotonin": {"Serotonin syndrome", "Hyperthermia", "Myoclonus", "Mental status changes", "Hyperreflexia",
-                  "Tremor", "Agitation"},
+    "cns_depression": {
+        "Respiratory depression",
+        "Depressed level of consciousness",
+        "Sedation",
+        "Somnolence",
+        "Coma",
+    },
+    "serotonin": {
+        "Serotonin syndrome",
+        "Hyperthermia",
+        "Myoclonus",
+        "Mental status changes",
+        "Hyperreflexia",
+        "Tremor",
+        "Agitation",
+    },
     "myopathy": {"Myopathy", "Rhabdomyolysis", "Myalgia", "Blood creatine phosphokinase increased"},
-    "bradycardia": {"Bradycardia", "Atrioventricular block", "Sinus arrest", "Cardiac failure",
-                    "Myocardial depression", "Syncope"},
+    "bradycardia": {
+        "Bradycardia",
+        "Atrioventricular block",
+        "Sinus arrest",
+        "Cardiac failure",
+        "Myocardial depression",
+        "Syncope",
+    },
     "hypertensive_crisis": {"Hypertensive crisis", "Hypertension", "Blood pressure increased"},
-    "bone_marrow": {"Bone marrow failure", "Leukopenia", "Neutropenia", "Thrombocytopenia", "Anaemia",
-                    "Pancytopenia", "Agranulocytosis"},
+    "bone_marrow": {
+        "Bone marrow failure",
+        "Leukopenia",
+        "Neutropenia",
+        "Thrombocytopenia",
+        "Anaemia",
+        "Pancytopenia",
+        "Agranulocytosis",
+    },
     "hypoglycaemia": {"Hypoglycaemia"},
     "hyponatraemia": {"Hyponatraemia"},
-    "drug_toxicity": {"Toxicity to various agents", "Neurotoxicity", "Cardiotoxicity", "Seizure",
-                      "Arrhythmia", "Nausea", "Vomiting", "Bradycardia"},
-    "gi_ulcer": {"Gastrointestinal ulcer", "Gastrointestinal haemorrhage", "Gastrointestinal toxicity",
-                 "Mucosal ulceration"},
+    "drug_toxicity": {
+        "Toxicity to various agents",
+        "Neurotoxicity",
+        "Cardiotoxicity",
+        "Seizure",
+        "Arrhythmia",
+        "Nausea",
+        "Vomiting",
+        "Bradycardia",
+    },
+    "gi_ulcer": {
+        "Gastrointestinal ulcer",
+        "Gastrointestinal haemorrhage",
+        "Gastrointestinal toxicity",
+        "Mucosal ulceration",
+    },
     "ototoxicity": {"Ototoxicity", "Deafness"},
     "neuromuscular": {"Neuromuscular block prolonged", "Paralysis", "Muscular weakness"},
     "reduced_efficacy": {"Drug ineffective", "Therapeutic response decreased"},
@@ -125,14 +181,21 @@ def main() -> None:
     pos = evaluate("crescenddi_positive_controls.csv")
     neg = evaluate("crescenddi_negative_controls.csv")
     onc = onc_coverage()
-    result = {"machine": machine(), "positive_controls": pos, "negative_controls": neg, "onc_high_priority": onc,
-              "seconds": round(time.perf_counter() - started, 2)}
+    result = {
+        "machine": machine(),
+        "positive_controls": pos,
+        "negative_controls": neg,
+        "onc_high_priority": onc,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     for label, r in (("positive", pos), ("negative", neg)):
         k = r["rows_both_drugs_known"]
         assert isinstance(k, int)
-        print(f"{label} controls: {r['rows']} rows, both drugs known in {k}; flagged {r['rows_flagged']} "
-              f"({100 * int(r['rows_flagged']) / max(k, 1):.1f} %), flagged with matching harm "
-              f"{r['rows_flagged_matching_event']} ({100 * int(r['rows_flagged_matching_event']) / max(k, 1):.1f} %)")
+        print(
+            f"{label} controls: {r['rows']} rows, both drugs known in {k}; flagged {r['rows_flagged']} "
+            f"({100 * int(r['rows_flagged']) / max(k, 1):.1f} %), flagged with matching harm "
+            f"{r['rows_flagged_matching_event']} ({100 * int(r['rows_flagged_matching_event']) / max(k, 1):.1f} %)"
+        )
     print(f"ONC high-priority pairs flagged: {onc['flagged']}/{onc['pairs']}")
     print(f"saved {save('cds_crescenddi', result)}")
 

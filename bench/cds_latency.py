@@ -32,8 +32,16 @@ from common import ROOT, fresh_pg_database, machine, median, percentile, pg_avai
 
 AUTH = {"Authorization": "Bearer dev-token"}
 LOINC = "http://loinc.org"
-NORMAL = [("2951-2", 140, "mmol/L"), ("14749-6", 5.4, "mmol/L"), ("718-7", 135, "g/L"), ("777-3", 210, "10*9/L"),
-          ("6690-2", 6.1, "10*9/L"), ("14682-9", 80, "umol/L"), ("1742-6", 25, "U/L"), ("2823-3", 4.2, "mmol/L")]
+NORMAL = [
+    ("2951-2", 140, "mmol/L"),
+    ("14749-6", 5.4, "mmol/L"),
+    ("718-7", 135, "g/L"),
+    ("777-3", 210, "10*9/L"),
+    ("6690-2", 6.1, "10*9/L"),
+    ("14682-9", 80, "umol/L"),
+    ("1742-6", 25, "U/L"),
+    ("2823-3", 4.2, "mmol/L"),
+]
 
 
 def _free_port() -> int:
@@ -43,10 +51,27 @@ def _free_port() -> int:
 
 
 def _start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HEALTHBRAIN_DATABASE_URL": url, "HEALTHBRAIN_EXPORT_DIR": str(log.parent / "export"),
-           "HEALTHBRAIN_CDS__SSE_HEARTBEAT_SECONDS": "5", "HEALTHBRAIN_EVENTS__POLL_INTERVAL_SECONDS": "0.2"}
-    cmd = [sys.executable, "-m", "uvicorn", "healthbrain.api.app:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    env = {
+        **os.environ,
+        "HEALTHBRAIN_DATABASE_URL": url,
+        "HEALTHBRAIN_EXPORT_DIR": str(log.parent / "export"),
+        "HEALTHBRAIN_CDS__SSE_HEARTBEAT_SECONDS": "5",
+        "HEALTHBRAIN_EVENTS__POLL_INTERVAL_SECONDS": "0.2",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "healthbrain.api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
@@ -66,38 +91,80 @@ def _seed(base: str, patients: int) -> None:
     org = {"resourceType": "Organization", "id": "bench-h1", "name": "县人民医院"}
     with httpx.Client(base_url=base, headers=AUTH, timeout=60) as c:
         c.put("/fhir/R4/Organization/bench-h1", json=org).raise_for_status()
-        c.put("/fhir/R4/Practitioner/bench-dr1", json={"resourceType": "Practitioner", "id": "bench-dr1"}).raise_for_status()
+        c.put(
+            "/fhir/R4/Practitioner/bench-dr1", json={"resourceType": "Practitioner", "id": "bench-dr1"}
+        ).raise_for_status()
         entries = []
         for i in range(patients):
             pid, eid = f"bp{i}", f"be{i}"
-            entries.append({"resource": {"resourceType": "Patient", "id": pid, "gender": "male" if i % 2 else "female",
-                                         "birthDate": f"{1940 + i % 60}-03-01"},
-                            "request": {"method": "PUT", "url": f"Patient/{pid}"}})
-            entries.append({"resource": {"resourceType": "Encounter", "id": eid, "status": "in-progress",
-                                         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
-                                         "subject": {"reference": f"Patient/{pid}"},
-                                         "serviceProvider": {"reference": "Organization/bench-h1"},
-                                         "participant": [{"individual": {"reference": "Practitioner/bench-dr1"}}]},
-                            "request": {"method": "PUT", "url": f"Encounter/{eid}"}})
+            entries.append(
+                {
+                    "resource": {
+                        "resourceType": "Patient",
+                        "id": pid,
+                        "gender": "male" if i % 2 else "female",
+                        "birthDate": f"{1940 + i % 60}-03-01",
+                    },
+                    "request": {"method": "PUT", "url": f"Patient/{pid}"},
+                }
+            )
+            entries.append(
+                {
+                    "resource": {
+                        "resourceType": "Encounter",
+                        "id": eid,
+                        "status": "in-progress",
+                        "class": {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                            "code": "IMP",
+                        },
+                        "subject": {"reference": f"Patient/{pid}"},
+                        "serviceProvider": {"reference": "Organization/bench-h1"},
+                        "participant": [{"individual": {"reference": "Practitioner/bench-dr1"}}],
+                    },
+                    "request": {"method": "PUT", "url": f"Encounter/{eid}"},
+                }
+            )
         for start in range(0, len(entries), 200):
-            bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries[start:start + 200]}
+            bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries[start : start + 200]}
             c.post("/fhir/R4", json=bundle).raise_for_status()
 
 
 def _observation(n: int, patients: int, critical: bool) -> dict[str, Any]:
     code, value, unit = ("2823-3", 6.9, "mmol/L") if critical else NORMAL[n % len(NORMAL)]
     p = n % patients
-    return {"resourceType": "Observation", "id": f"bo{n}", "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
-            "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": {"reference": f"Patient/bp{p}"},
-            "encounter": {"reference": f"Encounter/be{p}"}, "effectiveDateTime": "2026-05-01T08:00:00+08:00",
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": f"bo{n}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": f"Patient/bp{p}"},
+        "encounter": {"reference": f"Encounter/be{p}"},
+        "effectiveDateTime": "2026-05-01T08:00:00+08:00",
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 async def _listen(base: str, sent: dict[str, float], got: dict[str, float], ready: asyncio.Event) -> None:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(None)) as client, client.stream(
-        "GET", f"{base}/api/v1/cds/alerts/stream", params={"recipient": "Practitioner/bench-dr1"}, headers=AUTH
-    ) as response:
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(None)) as client,
+        client.stream(
+            "GET",
+            f"{base}/api/v1/cds/alerts/stream",
+            params={"recipient": "Practitioner/bench-dr1"},
+            headers=AUTH,
+        ) as response,
+    ):
         async for line in response.aiter_lines():
             if line.startswith(": connected"):
                 ready.set()
@@ -109,7 +176,9 @@ async def _listen(base: str, sent: dict[str, float], got: dict[str, float], read
                     got.setdefault(source, now)
 
 
-async def _load(base: str, rate: float, seconds: float, patients: int, offset: int, panel: int) -> dict[str, Any]:
+async def _load(
+    base: str, rate: float, seconds: float, patients: int, offset: int, panel: int
+) -> dict[str, Any]:
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
     post_times: list[float] = []
@@ -123,7 +192,9 @@ async def _load(base: str, rate: float, seconds: float, patients: int, offset: i
 
         async def post(first: int) -> None:
             nonlocal errors
-            batch = [_observation(offset + n, patients, n % 20 == 0) for n in range(first, first + panel)]  # 5 %
+            batch = [
+                _observation(offset + n, patients, n % 20 == 0) for n in range(first, first + panel)
+            ]  # 5 %
             start = time.perf_counter()
             for n, obs in zip(range(first, first + panel), batch, strict=True):
                 if n % 20 == 0:
@@ -131,9 +202,13 @@ async def _load(base: str, rate: float, seconds: float, patients: int, offset: i
             if panel == 1:
                 response = await client.put(f"/fhir/R4/Observation/{batch[0]['id']}", json=batch[0])
             else:  # one laboratory report: its results in one transaction, as a LIS sends them
-                entries = [{"resource": o, "request": {"method": "PUT", "url": f"Observation/{o['id']}"}} for o in batch]
-                response = await client.post("/fhir/R4", json={"resourceType": "Bundle", "type": "transaction",
-                                                               "entry": entries})
+                entries = [
+                    {"resource": o, "request": {"method": "PUT", "url": f"Observation/{o['id']}"}}
+                    for o in batch
+                ]
+                response = await client.post(
+                    "/fhir/R4", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+                )
             post_times.append(time.perf_counter() - start)
             if response.status_code >= 300:
                 errors += 1
@@ -153,19 +228,35 @@ async def _load(base: str, rate: float, seconds: float, patients: int, offset: i
         await asyncio.sleep(0.05)
     listener.cancel()
     latencies = [(got[k] - sent[k]) * 1000 for k in sent if k in got]
-    return {"observations": total, "panel": panel, "achieved_rate": round(total / elapsed, 1), "critical": len(sent),
-            "alerts_received": len(latencies), "http_errors": errors,
-            "alert_ms": {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1),
-                         "p99": round(percentile(latencies, 99), 1), "max": round(max(latencies, default=0), 1)},
-            "post_ms": {"p50": round(percentile([t * 1000 for t in post_times], 50), 1),
-                        "p99": round(percentile([t * 1000 for t in post_times], 99), 1)}}
+    return {
+        "observations": total,
+        "panel": panel,
+        "achieved_rate": round(total / elapsed, 1),
+        "critical": len(sent),
+        "alerts_received": len(latencies),
+        "http_errors": errors,
+        "alert_ms": {
+            "p50": round(percentile(latencies, 50), 1),
+            "p95": round(percentile(latencies, 95), 1),
+            "p99": round(percentile(latencies, 99), 1),
+            "max": round(max(latencies, default=0), 1),
+        },
+        "post_ms": {
+            "p50": round(percentile([t * 1000 for t in post_times], 50), 1),
+            "p99": round(percentile([t * 1000 for t in post_times], 99), 1),
+        },
+    }
 
 
 def alert_runs(backend: str, args: argparse.Namespace, panel: int, rate: float) -> dict[str, Any]:
     runs = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{Path(tmp) / 'bench.db'}" if backend == "sqlite" else fresh_pg_database("hb_bench_cds")
+            url = (
+                f"sqlite:///{Path(tmp) / 'bench.db'}"
+                if backend == "sqlite"
+                else fresh_pg_database("hb_bench_cds")
+            )
             port = _free_port()
             base = f"http://127.0.0.1:{port}"
             server = _start_server(url, port, Path(tmp) / "server.log")
@@ -184,16 +275,22 @@ def alert_runs(backend: str, args: argparse.Namespace, panel: int, rate: float) 
                     server.kill()
         runs.append(result)
         a = result["alert_ms"]
-        print(f"{backend} panel={panel} target {rate}/s run {run + 1}: {result['observations']} obs at "
-              f"{result['achieved_rate']}/s, "
-              f"{result['alerts_received']}/{result['critical']} alerts; alert latency p50 {a['p50']} "
-              f"p95 {a['p95']} p99 {a['p99']} max {a['max']} ms; POST p50 {result['post_ms']['p50']} ms; "
-              f"load average {result['load_average']}")
-    return {"panel": panel, "target_rate": rate, "runs": runs,
-            "median_achieved_rate": median([r["achieved_rate"] for r in runs]),
-            "median_p99_ms": median([r["alert_ms"]["p99"] for r in runs]),
-            "median_p95_ms": median([r["alert_ms"]["p95"] for r in runs]),
-            "median_p50_ms": median([r["alert_ms"]["p50"] for r in runs])}
+        print(
+            f"{backend} panel={panel} target {rate}/s run {run + 1}: {result['observations']} obs at "
+            f"{result['achieved_rate']}/s, "
+            f"{result['alerts_received']}/{result['critical']} alerts; alert latency p50 {a['p50']} "
+            f"p95 {a['p95']} p99 {a['p99']} max {a['max']} ms; POST p50 {result['post_ms']['p50']} ms; "
+            f"load average {result['load_average']}"
+        )
+    return {
+        "panel": panel,
+        "target_rate": rate,
+        "runs": runs,
+        "median_achieved_rate": median([r["achieved_rate"] for r in runs]),
+        "median_p99_ms": median([r["alert_ms"]["p99"] for r in runs]),
+        "median_p95_ms": median([r["alert_ms"]["p95"] for r in runs]),
+        "median_p50_ms": median([r["alert_ms"]["p50"] for r in runs]),
+    }
 
 
 def main() -> None:
@@ -207,12 +304,19 @@ def main() -> None:
     ap.add_argument("--skip-alerts", action="store_true")
     ap.add_argument("--skip-audit", action="store_true")
     ap.add_argument("--panel", type=int, default=10, help="Observations per transaction in panel mode")
-    ap.add_argument("--single-rate", type=float, default=0, help="also run one-Observation-per-request at this rate")
+    ap.add_argument(
+        "--single-rate", type=float, default=0, help="also run one-Observation-per-request at this rate"
+    )
     args = ap.parse_args()
     from cds_audit_bench import audit_runs
 
-    result: dict[str, Any] = {"machine": machine(), "rate": args.rate, "seconds": args.seconds,
-                              "critical_share": 0.05, "anchors": {"alert_p99_ms": 200, "audit_p95_ms": 50}}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "critical_share": 0.05,
+        "anchors": {"alert_p99_ms": 200, "audit_p95_ms": 50},
+    }
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     for backend in backends:
         if backend == "postgres" and not pg_available():

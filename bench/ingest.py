@@ -36,7 +36,9 @@ def run_once(url: str, n: int, validate: bool) -> tuple[int, float]:
     upgrade_database(engine)
     repo = FhirRepository(engine, validate=validate)
     ctx = system_context()
-    bundles = list(fresh_copies(synthea_bundles(), n))  # parsed up front: measure the repository, not JSON I/O
+    bundles = list(
+        fresh_copies(synthea_bundles(), n)
+    )  # parsed up front: measure the repository, not JSON I/O
     count = 0
     started = time.perf_counter()
     for bundle in bundles:
@@ -56,7 +58,9 @@ def run_files(url: str, n: int, validate: bool, workers: int, tmp: Path) -> tupl
     for i, bundle in enumerate(fresh_copies(synthea_bundles(), n)):
         (feed / f"{i:05d}.json").write_bytes(orjson.dumps(bundle))
     started = time.perf_counter()
-    summary = ingest_path(repo, system_context(), feed, workers=workers, setup=partial(plain_repository, url, validate))
+    summary = ingest_path(
+        repo, system_context(), feed, workers=workers, setup=partial(plain_repository, url, validate)
+    )
     seconds = time.perf_counter() - started
     assert not summary.errors, summary.errors[:3]
     engine.dispose()
@@ -72,8 +76,12 @@ def main() -> None:
     ap.add_argument("--mode", default="all", choices=["repository", "files", "all"])
     ap.add_argument("--workers", type=int, default=2, help="processes of the files mode")
     args = ap.parse_args()
-    results: dict[str, object] = {"machine": machine(), "resources": args.resources, "validate": args.validate,
-                                  "workers": args.workers}
+    results: dict[str, object] = {
+        "machine": machine(),
+        "resources": args.resources,
+        "validate": args.validate,
+        "workers": args.workers,
+    }
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     modes = ["repository", "files"] if args.mode == "all" else [args.mode]
     for backend in backends:
@@ -85,16 +93,26 @@ def main() -> None:
             rates = []
             for run in range(args.runs):
                 with tempfile.TemporaryDirectory() as tmp:
-                    url = (f"sqlite:///{Path(tmp) / 'bench.db'}" if backend == "sqlite"
-                           else fresh_pg_database("hb_bench_ingest"))
+                    url = (
+                        f"sqlite:///{Path(tmp) / 'bench.db'}"
+                        if backend == "sqlite"
+                        else fresh_pg_database("hb_bench_ingest")
+                    )
                     if mode == "repository":
                         count, seconds = run_once(url, args.resources, args.validate)
                     else:
-                        count, seconds = run_files(url, args.resources, args.validate, args.workers, Path(tmp))
+                        count, seconds = run_files(
+                            url, args.resources, args.validate, args.workers, Path(tmp)
+                        )
                 rates.append(count / seconds)
-                print(f"{label} run {run + 1}: {count:,} resources in {seconds:.1f}s = {count / seconds:,.0f}/s",
-                      flush=True)
-            results[label] = {"runs_per_second": [round(r) for r in rates], "median_per_second": round(median(rates))}
+                print(
+                    f"{label} run {run + 1}: {count:,} resources in {seconds:.1f}s = {count / seconds:,.0f}/s",
+                    flush=True,
+                )
+            results[label] = {
+                "runs_per_second": [round(r) for r in rates],
+                "median_per_second": round(median(rates)),
+            }
             print(f"{label}: median {median(rates):,.0f} resources/s over {len(rates)} runs")
     print(f"results in {save('ingest' + ('-validate' if args.validate else ''), results)}")
 

@@ -44,20 +44,31 @@ def detection(patients: int, seeds: list[int], noise: float) -> dict[str, Any]:
     """Recall and false alarms per seed, and the rule throughput of the pure evaluation."""
     runs, speeds = [], []
     for seed in seeds:
-        config = RegionConfig(patients=patients, seed=seed, noise_rate=noise, duplicate_rate=min(noise / 4, 0.2))
+        config = RegionConfig(
+            patients=patients, seed=seed, noise_rate=noise, duplicate_rate=min(noise / 4, 0.2)
+        )
         region = simulate_region(config)
         institutions = {k: list(v) for k, v in region.institutions.items()}
         errors = region.ground_truth.errors
-        injected = inject_anomalies(institutions, seed=seed + 1, rate=0.002, year=config.year, arrival=ARRIVAL,
-                                    skip=frozenset(e.record for e in errors))
+        injected = inject_anomalies(
+            institutions,
+            seed=seed + 1,
+            rate=0.002,
+            year=config.year,
+            arrival=ARRIVAL,
+            skip=frozenset(e.record for e in errors),
+        )
         started = time.perf_counter()
         evaluations = evaluate_institutions(institutions, default_rules(), ARRIVAL)
         speeds.append(len(evaluations) / (time.perf_counter() - started))
-        report = score_detection(evaluations, [(e.record, e.kind) for e in errors] +
-                                 [(a.record, a.kind) for a in injected])
+        report = score_detection(
+            evaluations, [(e.record, e.kind) for e in errors] + [(a.record, a.kind) for a in injected]
+        )
         runs.append(report.to_json())
     return {
-        "patients": patients, "noiseRate": noise, "seeds": seeds,
+        "patients": patients,
+        "noiseRate": noise,
+        "seeds": seeds,
         "detectionRate": median([r["detectionRate"] for r in runs]),
         "recognitionRate": median([r["recognitionRate"] for r in runs]),
         "falseAlarmRate": median([r["falseAlarmRate"] for r in runs]),
@@ -73,10 +84,15 @@ def _ingest(url: str, feed: Path, quarantine: bool) -> dict[str, float]:
     upgrade_database(engine)
     repo = FhirRepository(engine)
     started = time.perf_counter()
-    summary = ingest_path(repo, system_context(), feed, quarantine=open_quarantine(repo) if quarantine else None)
+    summary = ingest_path(
+        repo, system_context(), feed, quarantine=open_quarantine(repo) if quarantine else None
+    )
     seconds = time.perf_counter() - started
-    out = {"resources": summary.total_resources, "held": summary.quarantined,
-           "resourcesPerSecond": round((summary.total_resources + summary.quarantined) / seconds)}
+    out = {
+        "resources": summary.total_resources,
+        "held": summary.quarantined,
+        "resourcesPerSecond": round((summary.total_resources + summary.quarantined) / seconds),
+    }
     if quarantine:
         dispatcher = EventDispatcher(engine)
         QualityMonitor(repo).register(dispatcher)
@@ -114,12 +130,22 @@ def _orders_and_results(region: Region) -> tuple[list[Any], dict[str, list[Any]]
     orders, results, subject_of = [], defaultdict(list), {}
     person = region.ground_truth.records
     for resources in region.institutions.values():
-        providers = {f"Encounter/{r['id']}": r["serviceProvider"]["reference"].split("/", 1)[1]
-                     for r in resources if r["resourceType"] == "Encounter"}
-        in_report = {ref["reference"] for r in resources if r["resourceType"] == "DiagnosticReport"
-                     for ref in r.get("result", ())}
+        providers = {
+            f"Encounter/{r['id']}": r["serviceProvider"]["reference"].split("/", 1)[1]
+            for r in resources
+            if r["resourceType"] == "Encounter"
+        }
+        in_report = {
+            ref["reference"]
+            for r in resources
+            if r["resourceType"] == "DiagnosticReport"
+            for ref in r.get("result", ())
+        }
         for r in resources:
-            if r["resourceType"] not in ("DiagnosticReport", "Observation") or f"Observation/{r['id']}" in in_report:
+            if (
+                r["resourceType"] not in ("DiagnosticReport", "Observation")
+                or f"Observation/{r['id']}" in in_report
+            ):
                 continue
             prior = result_of(r, catalog, institution_of(r, providers.get))
             if prior is None:
@@ -127,9 +153,15 @@ def _orders_and_results(region: Region) -> tuple[list[Any], dict[str, list[Any]]
             patient = r["subject"]["reference"]
             results[person[patient]].append(prior)
             subject_of[prior.ref] = patient
-            order = {"resourceType": "ServiceRequest", "id": f"order-{r['id']}", "status": "active",
-                     "intent": "order", "code": r["code"], "subject": r["subject"],
-                     "authoredOn": (prior.taken - timedelta(minutes=5)).isoformat()}
+            order = {
+                "resourceType": "ServiceRequest",
+                "id": f"order-{r['id']}",
+                "status": "active",
+                "intent": "order",
+                "code": r["code"],
+                "subject": r["subject"],
+                "authoredOn": (prior.taken - timedelta(minutes=5)).isoformat(),
+            }
             orders.append((person[patient], patient, order_of(order, prior.institution, prior.taken)))
     return orders, results, subject_of
 
@@ -165,13 +197,16 @@ def recognition(patients: int, seed: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     n = tallies["orders"] or 1
     return {
-        "patients": patients, "orders": tallies["orders"],
+        "patients": patients,
+        "orders": tallies["orders"],
         "avoidableShare": round(tallies["avoidable"] / n, 4),
         "avoidableFromAnotherInstitution": round(tallies["otherInstitution"] / n, 4),
         "avoidableWithoutPatientIndex": round(tallies["avoidableSamePatientRecordOnly"] / n, 4),
         "avoidableIfEveryInstitutionRecognised": round(tallies["avoidableIfAllRecognised"] / n, 4),
         "ordersCheckedPerSecond": round(tallies["orders"] / seconds) if seconds else None,
-        "byTest": {k: {**v, "share": round(v["avoidable"] / v["orders"], 4)} for k, v in sorted(per_test.items())},
+        "byTest": {
+            k: {**v, "share": round(v["avoidable"] / v["orders"], 4)} for k, v in sorted(per_test.items())
+        },
     }
 
 
@@ -194,14 +229,18 @@ def main() -> None:
     }
     for key in ("detection_noisy", "detection_default_noise"):
         d = result[key]
-        print(f"{key}: detection {d['detectionRate']:.4f}, recognition {d['recognitionRate']:.4f}, "
-              f"false alarms {d['falseAlarmRate']:.5f}, {d['injectedPerRun']:.0f} injected/run, "
-              f"{d['recordsPerSecond']:,} records/s, {d['ruleChecksPerSecond']:,} rule checks/s")
+        print(
+            f"{key}: detection {d['detectionRate']:.4f}, recognition {d['recognitionRate']:.4f}, "
+            f"false alarms {d['falseAlarmRate']:.5f}, {d['injectedPerRun']:.0f} injected/run, "
+            f"{d['recordsPerSecond']:,} records/s, {d['ruleChecksPerSecond']:,} rule checks/s"
+        )
     print("ingest:", {k: v for k, v in result["ingest"].items()})
     rec = result["recognition"]
-    print(f"recognition: {rec['orders']:,} orders, {rec['avoidableShare']:.2%} avoidable "
-          f"({rec['avoidableFromAnotherInstitution']:.2%} from another institution; "
-          f"{rec['avoidableWithoutPatientIndex']:.2%} with the same patient record only)")
+    print(
+        f"recognition: {rec['orders']:,} orders, {rec['avoidableShare']:.2%} avoidable "
+        f"({rec['avoidableFromAnotherInstitution']:.2%} from another institution; "
+        f"{rec['avoidableWithoutPatientIndex']:.2%} with the same patient record only)"
+    )
     print("saved", save("quality", result))
 
 

@@ -81,10 +81,20 @@ def workload(repo: FhirRepository, seconds: float, threads: int, seed: int) -> d
     def searches(pid: str) -> list[tuple[str, list[tuple[str, str]]]]:
         subject = f"Patient/{pid}"
         return [
-            ("Observation", [("subject", subject), ("code", "http://loinc.org|8302-2"), ("_sort", "-date"),
-                             ("_count", "10")]),
+            (
+                "Observation",
+                [
+                    ("subject", subject),
+                    ("code", "http://loinc.org|8302-2"),
+                    ("_sort", "-date"),
+                    ("_count", "10"),
+                ],
+            ),
             ("Condition", [("patient", subject), ("_count", "50")]),
-            ("Encounter", [("patient", subject), ("date", "ge2015-01-01"), ("_sort", "-date"), ("_count", "20")]),
+            (
+                "Encounter",
+                [("patient", subject), ("date", "ge2015-01-01"), ("_sort", "-date"), ("_count", "20")],
+            ),
             ("MedicationRequest", [("patient", subject), ("status", "active,stopped"), ("_count", "20")]),
             ("Observation", [("patient", subject), ("category", "vital-signs"), ("_count", "20")]),
         ]
@@ -94,8 +104,11 @@ def workload(repo: FhirRepository, seconds: float, threads: int, seed: int) -> d
         local: dict[str, list[float]] = {"read": [], "search": []}
         while time.perf_counter() < stop:
             if rng.random() < 0.5:
-                rt, rid = ("Observation", rng.choice(observations)) if rng.random() < 0.7 else (
-                    "Patient", rng.choice(patients))
+                rt, rid = (
+                    ("Observation", rng.choice(observations))
+                    if rng.random() < 0.7
+                    else ("Patient", rng.choice(patients))
+                )
                 t0 = time.perf_counter()
                 repo.read(CTX, rt, rid)
                 local["read"].append((time.perf_counter() - t0) * 1000)
@@ -141,7 +154,9 @@ def main() -> None:
             continue
         OUT.mkdir(parents=True, exist_ok=True)
         url = (
-            f"sqlite:///{Path(OUT) / 'search-bench.db'}" if backend == "sqlite" else _pg_url("hb_search_bench")
+            f"sqlite:///{Path(OUT) / 'search-bench.db'}"
+            if backend == "sqlite"
+            else _pg_url("hb_search_bench")
         )
         engine = create_db_engine(url)
         upgrade_database(engine)
@@ -152,7 +167,10 @@ def main() -> None:
         for r in range(args.rounds):
             timings = workload(repo, args.seconds, args.threads, seed=r + 1)
             rounds.append({k: summary(v) for k, v in timings.items()})
-            print(f"{backend} round {r + 1}: " + ", ".join(f"{k} {v}" for k, v in rounds[-1].items()), flush=True)
+            print(
+                f"{backend} round {r + 1}: " + ", ".join(f"{k} {v}" for k, v in rounds[-1].items()),
+                flush=True,
+            )
         med = {
             op: {m: median([float(rd[op][m]) for rd in rounds]) for m in ("p50_ms", "p95_ms", "p99_ms")}
             for op in ("read", "search")

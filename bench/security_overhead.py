@@ -53,7 +53,9 @@ def shared_institutions(bundle: dict[str, Any]) -> dict[str, Any]:
         resource = entry["resource"]
         if resource["resourceType"] == "Organization" and resource.get("name"):
             resource["identifier"] = [{"system": "urn:healthbrain:bench:org", "value": resource["name"]}]
-            entry["request"]["ifNoneExist"] = "identifier=" + quote(f"urn:healthbrain:bench:org|{resource['name']}")
+            entry["request"]["ifNoneExist"] = "identifier=" + quote(
+                f"urn:healthbrain:bench:org|{resource['name']}"
+            )
     return bundle
 
 
@@ -82,8 +84,12 @@ def busiest_organization(repo: FhirRepository) -> str:
     provider, patient = t.idx_reference.alias("provider"), t.idx_reference.alias("patient")
     query = (
         select(provider.c.target_id, func.count(func.distinct(patient.c.target_id)).label("n"))
-        .join(patient, (patient.c.res_id == provider.c.res_id) & (patient.c.res_type == "Encounter")
-              & (patient.c.param == "patient"))
+        .join(
+            patient,
+            (patient.c.res_id == provider.c.res_id)
+            & (patient.c.res_type == "Encounter")
+            & (patient.c.param == "patient"),
+        )
         .where(provider.c.res_type == "Encounter", provider.c.param == "service-provider")
         .group_by(provider.c.target_id)
         .order_by(func.count(func.distinct(patient.c.target_id)).desc())
@@ -104,8 +110,15 @@ def visible_sample(repo: FhirRepository, ctx: RequestContext, seed: int) -> tupl
     return patients, observations
 
 
-def workload(repo: FhirRepository, ctx: RequestContext, patients: list[str], observations: list[str],
-             seconds: float, threads: int, seed: int) -> dict[str, list[float]]:
+def workload(
+    repo: FhirRepository,
+    ctx: RequestContext,
+    patients: list[str],
+    observations: list[str],
+    seconds: float,
+    threads: int,
+    seed: int,
+) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"read": [], "search": []}
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -113,10 +126,20 @@ def workload(repo: FhirRepository, ctx: RequestContext, patients: list[str], obs
     def searches(pid: str) -> list[tuple[str, list[tuple[str, str]]]]:
         subject = f"Patient/{pid}"
         return [
-            ("Observation", [("subject", subject), ("code", "http://loinc.org|8302-2"), ("_sort", "-date"),
-                             ("_count", "10")]),
+            (
+                "Observation",
+                [
+                    ("subject", subject),
+                    ("code", "http://loinc.org|8302-2"),
+                    ("_sort", "-date"),
+                    ("_count", "10"),
+                ],
+            ),
             ("Condition", [("patient", subject), ("_count", "50")]),
-            ("Encounter", [("patient", subject), ("date", "ge2015-01-01"), ("_sort", "-date"), ("_count", "20")]),
+            (
+                "Encounter",
+                [("patient", subject), ("date", "ge2015-01-01"), ("_sort", "-date"), ("_count", "20")],
+            ),
             ("MedicationRequest", [("patient", subject), ("status", "active,stopped"), ("_count", "20")]),
             ("Observation", [("patient", subject), ("category", "vital-signs"), ("_count", "20")]),
         ]
@@ -126,8 +149,11 @@ def workload(repo: FhirRepository, ctx: RequestContext, patients: list[str], obs
         local: dict[str, list[float]] = {"read": [], "search": []}
         while time.perf_counter() < stop:
             if rng.random() < 0.5:
-                rt, rid = ("Observation", rng.choice(observations)) if rng.random() < 0.7 else (
-                    "Patient", rng.choice(patients))
+                rt, rid = (
+                    ("Observation", rng.choice(observations))
+                    if rng.random() < 0.7
+                    else ("Patient", rng.choice(patients))
+                )
                 t0 = time.perf_counter()
                 repo.read(ctx, rt, rid)
                 local["read"].append((time.perf_counter() - t0) * 1000)
@@ -149,8 +175,12 @@ def workload(repo: FhirRepository, ctx: RequestContext, patients: list[str], obs
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": round(percentile(values, 50), 2), "p95_ms": round(percentile(values, 95), 2),
-            "p99_ms": round(percentile(values, 99), 2)}
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50), 2),
+        "p95_ms": round(percentile(values, 95), 2),
+        "p99_ms": round(percentile(values, 99), 2),
+    }
 
 
 def main() -> None:
@@ -173,23 +203,40 @@ def main() -> None:
     opened = FhirRepository(engine, audit=DropAudit(), validate=False)  # no policy, audit or decryption
     org = busiest_organization(secured)
     clinician = RequestContext(
-        Principal("bench-clinician", "user", frozenset({"clinician"}), org, frozenset({"user/*.*"}), mfa=True),
+        Principal(
+            "bench-clinician", "user", frozenset({"clinician"}), org, frozenset({"user/*.*"}), mfa=True
+        ),
         PurposeOfUse.TREATMENT,
     )
     patients, observations = visible_sample(secured, clinician, seed=7)
     print(f"clinician of {org}: sample of {len(patients)} visible patients, {len(observations)} observations")
-    results: dict[str, Any] = {"machine": machine(), "resources": args.resources, "threads": args.threads,
-                               "seconds": args.seconds, "slice_seconds": args.slice, "rounds": []}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "resources": args.resources,
+        "threads": args.threads,
+        "seconds": args.seconds,
+        "slice_seconds": args.slice,
+        "rounds": [],
+    }
     variants = (("open", opened, system_context()), ("secured", secured, clinician))
     slices = max(1, round(args.seconds / args.slice))
     for r in range(args.rounds):
         # the two alternate in short slices (open first in even slices, secured first in odd ones), so
         # a shared machine's drift over a round falls on both alike
-        gathered: dict[str, dict[str, list[float]]] = {name: {"read": [], "search": []} for name, _, _ in variants}
+        gathered: dict[str, dict[str, list[float]]] = {
+            name: {"read": [], "search": []} for name, _, _ in variants
+        }
         for k in range(slices):
             for name, repo, ctx in variants if k % 2 == 0 else variants[::-1]:
-                timings = workload(repo, ctx, patients, observations, args.seconds / slices, args.threads,
-                                   seed=(r + 1) * 1000 + k)
+                timings = workload(
+                    repo,
+                    ctx,
+                    patients,
+                    observations,
+                    args.seconds / slices,
+                    args.threads,
+                    seed=(r + 1) * 1000 + k,
+                )
                 for op, values in timings.items():
                     gathered[name][op].extend(values)
         round_result = {name: {op: summary(v) for op, v in ops.items()} for name, ops in gathered.items()}
@@ -199,8 +246,13 @@ def main() -> None:
     security.audit.stop()
     med: dict[str, Any] = {}
     for name in ("open", "secured"):
-        med[name] = {op: {m: median([float(rd[name][op][m]) for rd in results["rounds"]])
-                          for m in ("p50_ms", "p95_ms", "p99_ms")} for op in ("read", "search")}
+        med[name] = {
+            op: {
+                m: median([float(rd[name][op][m]) for rd in results["rounds"]])
+                for m in ("p50_ms", "p95_ms", "p99_ms")
+            }
+            for op in ("read", "search")
+        }
     for op in ("read", "search"):
         base, sec = med["open"][op]["p95_ms"], med["secured"][op]["p95_ms"]
         med[f"added_p95_{op}_percent"] = round(100 * (sec - base) / base, 1) if base else None

@@ -16,8 +16,11 @@ AUTH = {"Authorization": "Bearer dev-token"}
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, export_dir=str(tmp_path / "export"),
-                    api=ApiSettings(base_url="http://testserver/fhir/R4", max_body_bytes=200_000))
+    return Settings(
+        database_url=db_url,
+        export_dir=str(tmp_path / "export"),
+        api=ApiSettings(base_url="http://testserver/fhir/R4", max_body_bytes=200_000),
+    )
 
 
 @pytest.fixture

@@ -18,12 +18,16 @@ NDJSON = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fhir"
 REFERENCED = ("Organization", "Location", "Practitioner")
 
 
-def load_sample(client: TestClient, types: tuple[str, ...] = ("Patient", "Encounter", "Condition")) -> dict[str, int]:
+def load_sample(
+    client: TestClient, types: tuple[str, ...] = ("Patient", "Encounter", "Condition")
+) -> dict[str, int]:
     """Load a few real NDJSON files through the API; returns the count per type."""
     counts: dict[str, int] = {}
     # encounters point at practitioners, locations and organisations by conditional references
     for rt in (*REFERENCED, *types):
-        lines = [orjson.loads(x) for x in (NDJSON / f"{rt}.000.ndjson").read_bytes().splitlines() if x.strip()]
+        lines = [
+            orjson.loads(x) for x in (NDJSON / f"{rt}.000.ndjson").read_bytes().splitlines() if x.strip()
+        ]
         lines = lines[:60]
         r = client.post(FHIR, json=as_transaction(lines))
         assert r.status_code == 200, r.text
@@ -82,8 +86,12 @@ def test_patient_and_group_exports_cover_the_compartment(client: TestClient) -> 
     load_sample(client, ("Patient", "Encounter"))
     patients = client.get(f"{FHIR}/Patient?_count=100").json()["entry"]
     first = patients[0]["resource"]["id"]
-    group = {"resourceType": "Group", "type": "person", "actual": True,
-             "member": [{"entity": {"reference": f"Patient/{first}"}}]}
+    group = {
+        "resourceType": "Group",
+        "type": "person",
+        "actual": True,
+        "member": [{"entity": {"reference": f"Patient/{first}"}}],
+    }
     gid = client.post(f"{FHIR}/Group", json=group).json()["id"]
     r = client.get(f"{FHIR}/Group/{gid}/$export?_type=Patient,Encounter")
     manifest = wait_for(client, r.headers["content-location"]).json()
@@ -119,7 +127,9 @@ def test_bad_parameters_unknown_group_and_cancel(client: TestClient) -> None:
     assert client.get(f"{FHIR}/$export-poll/not-a-job").status_code == 404
 
 
-def test_cli_export_writes_ndjson(tmp_path: Path, settings: Any, client: TestClient, monkeypatch: Any) -> None:
+def test_cli_export_writes_ndjson(
+    tmp_path: Path, settings: Any, client: TestClient, monkeypatch: Any
+) -> None:
     from typer.testing import CliRunner
 
     from healthbrain.cli.main import app

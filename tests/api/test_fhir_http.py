@@ -8,8 +8,12 @@ import orjson
 from fastapi.testclient import TestClient
 
 FHIR = "/fhir/R4"
-PATIENT: dict[str, Any] = {"resourceType": "Patient", "name": [{"family": "陈", "given": ["静"]}], "gender": "female",
-                           "birthDate": "1970-01-01"}
+PATIENT: dict[str, Any] = {
+    "resourceType": "Patient",
+    "name": [{"family": "陈", "given": ["静"]}],
+    "gender": "female",
+    "birthDate": "1970-01-01",
+}
 
 
 def outcome_issues(resp: Any) -> list[dict[str, Any]]:
@@ -49,8 +53,11 @@ def test_prefer_return_minimal(client: TestClient) -> None:
 
 def test_patch_and_delete(client: TestClient) -> None:
     pid = client.post(f"{FHIR}/Patient", json=PATIENT).json()["id"]
-    r = client.patch(f"{FHIR}/Patient/{pid}", content=b'[{"op":"replace","path":"/gender","value":"male"}]',
-                     headers={"Content-Type": "application/json-patch+json"})
+    r = client.patch(
+        f"{FHIR}/Patient/{pid}",
+        content=b'[{"op":"replace","path":"/gender","value":"male"}]',
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert r.status_code == 200 and r.json()["gender"] == "male"
     r = client.patch(f"{FHIR}/Patient/{pid}", json=[], headers={"Content-Type": "application/json"})
     assert r.status_code == 400
@@ -60,8 +67,11 @@ def test_patch_and_delete(client: TestClient) -> None:
 
 
 def test_malformed_json_is_400_and_nothing_is_written(client: TestClient) -> None:
-    r = client.post(f"{FHIR}/Patient", content=b'{"resourceType": "Patient", "name": [}',
-                    headers={"Content-Type": "application/fhir+json"})
+    r = client.post(
+        f"{FHIR}/Patient",
+        content=b'{"resourceType": "Patient", "name": [}',
+        headers={"Content-Type": "application/fhir+json"},
+    )
     assert r.status_code == 400
     assert "line 1" in outcome_issues(r)[0]["diagnostics"]
     assert client.get(f"{FHIR}/Patient", params={"_summary": "count"}).json()["total"] == 0
@@ -79,7 +89,9 @@ def test_wrong_type_unknown_type_and_oversized_body(client: TestClient) -> None:
     r = client.get(f"{FHIR}/Nonsense/1")
     assert r.status_code == 404 and outcome_issues(r)
     big = PATIENT | {"text": {"status": "generated", "div": "<div>" + "x" * 300_000 + "</div>"}}
-    r = client.post(f"{FHIR}/Patient", content=orjson.dumps(big), headers={"Content-Type": "application/fhir+json"})
+    r = client.post(
+        f"{FHIR}/Patient", content=orjson.dumps(big), headers={"Content-Type": "application/fhir+json"}
+    )
     assert r.status_code == 413 and outcome_issues(r)[0]["code"] == "too-costly"
 
 
@@ -106,11 +118,23 @@ def test_search_bundle_links_page_through_everything(client: TestClient) -> None
 
 
 def test_transaction_over_http(client: TestClient) -> None:
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": "urn:uuid:a", "resource": PATIENT, "request": {"method": "POST", "url": "Patient"}},
-        {"fullUrl": "urn:uuid:b", "resource": {"resourceType": "Encounter", "status": "finished",
-                                                "class": {"code": "AMB"}, "subject": {"reference": "urn:uuid:a"}},
-         "request": {"method": "POST", "url": "Encounter"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": "urn:uuid:a", "resource": PATIENT, "request": {"method": "POST", "url": "Patient"}},
+            {
+                "fullUrl": "urn:uuid:b",
+                "resource": {
+                    "resourceType": "Encounter",
+                    "status": "finished",
+                    "class": {"code": "AMB"},
+                    "subject": {"reference": "urn:uuid:a"},
+                },
+                "request": {"method": "POST", "url": "Encounter"},
+            },
+        ],
+    }
     r = client.post(FHIR, json=bundle)
     assert r.status_code == 200
     body = r.json()
@@ -165,7 +189,12 @@ def test_validate_operation(client: TestClient) -> None:
 def test_landing_page_in_chinese_by_default_and_english_on_request(client: TestClient) -> None:
     client.post(f"{FHIR}/Patient", json=PATIENT)
     zh = client.get("/")
-    assert zh.status_code == 200 and "健康大脑" in zh.text and "/fhir/R4/metadata" in zh.text and "/docs" in zh.text
+    assert (
+        zh.status_code == 200
+        and "健康大脑" in zh.text
+        and "/fhir/R4/metadata" in zh.text
+        and "/docs" in zh.text
+    )
     en = client.get("/?lang=en")
     assert "HealthBrain" in en.text and "Resources in this region" in en.text
     assert client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"}).text.count("API documentation") == 1

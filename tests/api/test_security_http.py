@@ -13,26 +13,47 @@ from healthbrain.security import totp
 
 FHIR = "/fhir/R4"
 PASSWORD = "Correct-Horse-7"
-ORG = {"resourceType": "Organization", "id": "hosp-a", "name": "甲医院", "active": True,
-       "type": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]}]}
+ORG = {
+    "resourceType": "Organization",
+    "id": "hosp-a",
+    "name": "甲医院",
+    "active": True,
+    "type": [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]}
+    ],
+}
 ORG_B = {**ORG, "id": "hosp-b", "name": "乙医院"}
 
 
 def setup_region(client: TestClient) -> tuple[str, str]:
     for org in (ORG, ORG_B):
         assert client.put(f"{FHIR}/Organization/{org['id']}", json=org).status_code in (200, 201)
-    mine = client.post(f"{FHIR}/Patient", json={"resourceType": "Patient", "name": [{"family": "张", "given": ["伟"]}],
-                                               "managingOrganization": {"reference": "Organization/hosp-a"}}).json()
-    theirs = client.post(f"{FHIR}/Patient", json={"resourceType": "Patient", "name": [{"family": "张", "given": ["玮"]}],
-                                                 "managingOrganization": {"reference": "Organization/hosp-b"}}).json()
+    mine = client.post(
+        f"{FHIR}/Patient",
+        json={
+            "resourceType": "Patient",
+            "name": [{"family": "张", "given": ["伟"]}],
+            "managingOrganization": {"reference": "Organization/hosp-a"},
+        },
+    ).json()
+    theirs = client.post(
+        f"{FHIR}/Patient",
+        json={
+            "resourceType": "Patient",
+            "name": [{"family": "张", "given": ["玮"]}],
+            "managingOrganization": {"reference": "Organization/hosp-b"},
+        },
+    ).json()
     return mine["id"], theirs["id"]
 
 
 def sign_in(client: TestClient, username: str, roles: list[str], org: str = "hosp-a") -> dict[str, str]:
     security = client.app.state.hb.security  # type: ignore[attr-defined]
     secret = security.identity.create_user(username, PASSWORD, roles, org).totp_secret
-    r = client.post("/oauth/token", data={"grant_type": "password", "username": username, "password": PASSWORD,
-                                          "totp": totp(secret)})
+    r = client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": username, "password": PASSWORD, "totp": totp(secret)},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "Bearer" and r.headers["cache-control"] == "no-store"
@@ -72,7 +93,9 @@ def test_bad_tokens_are_401_with_no_detail_and_audited(client: TestClient) -> No
 def test_password_grant_errors_follow_rfc6749(client: TestClient) -> None:
     r = client.post("/oauth/token", data={"grant_type": "password", "username": "nobody", "password": "x"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
-    r = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"})
+    r = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "c", "client_secret": "s"}
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     r = client.post("/oauth/token", data={"grant_type": "implicit"})
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
@@ -83,14 +106,24 @@ def test_password_grant_errors_follow_rfc6749(client: TestClient) -> None:
 def test_client_credentials_token_for_a_lab_system(client: TestClient) -> None:
     mine, _ = setup_region(client)
     security = client.app.state.hb.security  # type: ignore[attr-defined]
-    cid, secret = security.identity.create_client("LIS", "hosp-a", ["institution-system"],
-                                                  ["system/Observation.write", "system/Patient.read"])
+    cid, secret = security.identity.create_client(
+        "LIS", "hosp-a", ["institution-system"], ["system/Observation.write", "system/Patient.read"]
+    )
     r = client.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
     assert r.status_code == 200 and "refresh_token" not in r.json()
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    obs = {"resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/{mine}"},
-           "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
-           "valueQuantity": {"value": 6.8, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}}
+    obs = {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": f"Patient/{mine}"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+        "valueQuantity": {
+            "value": 6.8,
+            "unit": "mmol/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "mmol/L",
+        },
+    }
     assert client.post(f"{FHIR}/Observation", json=obs, headers=headers).status_code == 201
     assert client.get(f"{FHIR}/Observation", headers=headers).status_code == 403  # no read scope for it
     assert client.post("/oauth/revoke", data={"token": r.json()["access_token"]}).status_code == 200
@@ -101,8 +134,9 @@ def test_consent_opens_another_institution_and_revocation_closes(client: TestCli
     _, theirs = setup_region(client)
     headers = sign_in(client, "dr.wu", ["clinician"])
     assert client.get(f"{FHIR}/Patient/{theirs}", headers=headers).status_code == 404
-    r = client.post("/api/v1/security/consents", json={"patient": theirs, "purpose": "TREAT",
-                                                       "organizations": ["hosp-a"]})
+    r = client.post(
+        "/api/v1/security/consents", json={"patient": theirs, "purpose": "TREAT", "organizations": ["hosp-a"]}
+    )
     assert r.status_code == 201 and r.json()["provision"]["type"] == "permit"
     assert client.get(f"{FHIR}/Patient/{theirs}", headers=headers).status_code == 200
     r = client.post(f"/api/v1/security/consents/{r.json()['id']}/$revoke")
@@ -116,18 +150,24 @@ def test_break_glass_over_http_is_alerted_and_audited(client: TestClient) -> Non
     _, theirs = setup_region(client)
     headers = sign_in(client, "dr.er", ["clinician"])
     emergency = {**headers, "X-Purpose-Of-Use": "ETREAT", "X-Break-Glass": "ER"}
-    r = client.post("/api/v1/security/break-glass", json={"patient": theirs, "reason": "x"}, headers=emergency)
+    r = client.post(
+        "/api/v1/security/break-glass", json={"patient": theirs, "reason": "x"}, headers=emergency
+    )
     assert r.status_code == 400
-    r = client.post("/api/v1/security/break-glass",
-                    json={"patient": theirs, "reason": "unconscious, brought in by ambulance"}, headers=emergency)
+    r = client.post(
+        "/api/v1/security/break-glass",
+        json={"patient": theirs, "reason": "unconscious, brought in by ambulance"},
+        headers=emergency,
+    )
     assert r.status_code == 201
     assert client.get(f"{FHIR}/Patient/{theirs}", headers=emergency).status_code == 200
     assert client.get(f"{FHIR}/Patient/{theirs}", headers=headers).status_code == 404
     audit = auditor(client)
     alerts = client.get("/api/v1/security/anomalies", headers=audit).json()["anomalies"]
     assert [a["rule"] for a in alerts] == ["break-glass"]
-    events = client.get("/api/v1/security/audit", params={"patient": theirs, "outcome": "success"},
-                        headers=audit).json()["entry"]
+    events = client.get(
+        "/api/v1/security/audit", params={"patient": theirs, "outcome": "success"}, headers=audit
+    ).json()["entry"]
     assert any(e["resource"].get("purposeOfEvent") for e in events)
 
 
@@ -156,8 +196,12 @@ def test_production_mode_refuses_development_secrets(settings: Settings) -> None
     production = settings.model_copy(update={"development": False})
     with pytest.raises(InsecureConfiguration):
         create_app(production)
-    fixed = production.model_copy(update={"dev_token": "", "security": SecuritySettings(
-        master_key="c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0zMmJ5dGU=")})
+    fixed = production.model_copy(
+        update={
+            "dev_token": "",
+            "security": SecuritySettings(master_key="c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seS0zMmJ5dGU="),
+        }
+    )
     with TestClient(create_app(fixed)) as c:
         r: Any = c.get(f"{FHIR}/Patient", headers={"Authorization": "Bearer dev-token"})
         assert r.status_code == 401

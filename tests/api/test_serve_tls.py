@@ -36,7 +36,9 @@ def test_serve_answers_over_https_and_not_over_plain_http(tmp_path: Path) -> Non
     cert, key = self_signed(tmp_path)
     port = free_port()
     command = [str(HEALTHBRAIN), "serve", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)]
-    server = subprocess.Popen(command, env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        command, env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -63,15 +65,22 @@ def test_serve_answers_over_https_and_not_over_plain_http(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "options",
-    [["--tls-cert", "CERT"], ["--tls-key", "KEY"], ["--tls-client-ca", "CERT"],
-     ["--tls-cert", "MISSING", "--tls-key", "KEY"]],
+    [
+        ["--tls-cert", "CERT"],
+        ["--tls-key", "KEY"],
+        ["--tls-client-ca", "CERT"],
+        ["--tls-cert", "MISSING", "--tls-key", "KEY"],
+    ],
 )
 def test_serve_refuses_incomplete_tls_options(tmp_path: Path, options: list[str]) -> None:
     cert, key = self_signed(tmp_path)
     paths = {"CERT": str(cert), "KEY": str(key), "MISSING": str(tmp_path / "missing.pem")}
     run = subprocess.run(
         [str(HEALTHBRAIN), "serve", "--port", str(free_port()), *[paths.get(o, o) for o in options]],
-        check=False, env=environment(tmp_path), capture_output=True, timeout=60,
+        check=False,
+        env=environment(tmp_path),
+        capture_output=True,
+        timeout=60,
     )
     assert run.returncode == 2
     assert b"--tls" in run.stdout or b"no such file" in run.stdout

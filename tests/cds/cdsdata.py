@@ -12,16 +12,33 @@ SNOMED = "http://snomed.info/sct"
 FORMULARY = "https://healthbrain.dev/fhir/CodeSystem/drug"
 
 
-def lab(oid: str, loinc: str, value: float | None, unit: str, *, patient: str = "Patient/p1",
-        encounter: str | None = "Encounter/e1", when: str = "2026-03-01T08:00:00+08:00",
-        status: str = "final", **extra: Any) -> dict[str, Any]:
+def lab(
+    oid: str,
+    loinc: str,
+    value: float | None,
+    unit: str,
+    *,
+    patient: str = "Patient/p1",
+    encounter: str | None = "Encounter/e1",
+    when: str = "2026-03-01T08:00:00+08:00",
+    status: str = "final",
+    **extra: Any,
+) -> dict[str, Any]:
     """A laboratory Observation as a LIS posts it."""
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "id": oid,
         "status": status,
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "laboratory"}]}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
         "code": {"coding": [{"system": LOINC, "code": loinc}]},
         "subject": {"reference": patient},
         "effectiveDateTime": when,
@@ -37,15 +54,33 @@ def lab(oid: str, loinc: str, value: float | None, unit: str, *, patient: str = 
 def vital(oid: str, loinc: str, value: float, unit: str, **kw: Any) -> dict[str, Any]:
     """A vital-sign Observation."""
     obs = lab(oid, loinc, value, unit, **kw)
-    obs["category"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                    "code": "vital-signs"}]}]
+    obs["category"] = [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs",
+                }
+            ]
+        }
+    ]
     return obs
 
 
-def medication_request(mid: str, *, code: str | None = None, text: str | None = None, dose: float | None = None,
-                       unit: str = "mg", per_day: float | None = 1, route: str | None = "26643006",
-                       patient: str = "Patient/p1", requester: str = "Practitioner/dr1",
-                       supply_days: float | None = None, status: str = "active") -> dict[str, Any]:
+def medication_request(
+    mid: str,
+    *,
+    code: str | None = None,
+    text: str | None = None,
+    dose: float | None = None,
+    unit: str = "mg",
+    per_day: float | None = 1,
+    route: str | None = "26643006",
+    patient: str = "Patient/p1",
+    requester: str = "Practitioner/dr1",
+    supply_days: float | None = None,
+    status: str = "active",
+) -> dict[str, Any]:
     """A MedicationRequest with a structured dosage."""
     concept: dict[str, Any] = {}
     if code:
@@ -58,7 +93,9 @@ def medication_request(mid: str, *, code: str | None = None, text: str | None = 
     if route:
         dosage["route"] = {"coding": [{"system": SNOMED, "code": route}]}
     if dose is not None:
-        dosage["doseAndRate"] = [{"doseQuantity": {"value": dose, "unit": unit, "system": UCUM, "code": unit}}]
+        dosage["doseAndRate"] = [
+            {"doseQuantity": {"value": dose, "unit": unit, "system": UCUM, "code": unit}}
+        ]
     mr: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": mid,
@@ -70,6 +107,7 @@ def medication_request(mid: str, *, code: str | None = None, text: str | None = 
         "dosageInstruction": [dosage],
     }
     if supply_days is not None:
-        mr["dispenseRequest"] = {"expectedSupplyDuration": {"value": supply_days, "unit": "d", "system": UCUM,
-                                                            "code": "d"}}
+        mr["dispenseRequest"] = {
+            "expectedSupplyDuration": {"value": supply_days, "unit": "d", "system": UCUM, "code": "d"}
+        }
     return mr

@@ -59,7 +59,10 @@ def test_sex_specific_troponin_limits(kb: KnowledgeBase) -> None:
     man = LabResult(("89579-7",), 25, "ng/L", sex="male")
     assert evaluate_lab(kb.critical, woman).status == "critical-high"
     assert evaluate_lab(kb.critical, man).status == "normal"
-    assert evaluate_lab(kb.critical, LabResult(("89579-7",), 0.04, "ng/mL", sex="male")).status == "critical-high"
+    assert (
+        evaluate_lab(kb.critical, LabResult(("89579-7",), 0.04, "ng/mL", sex="male")).status
+        == "critical-high"
+    )
 
 
 @pytest.mark.parametrize(

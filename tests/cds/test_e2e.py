@@ -58,9 +58,12 @@ class Listener:
 
     def _run(self, base: str, recipient: str) -> None:
         url = f"{base}/api/v1/cds/alerts/stream"
-        with httpx.Client(timeout=httpx.Timeout(30, read=30)) as client, client.stream(
-            "GET", url, params={"recipient": recipient}, headers={**AUTH, "Accept": "text/event-stream"}
-        ) as response:
+        with (
+            httpx.Client(timeout=httpx.Timeout(30, read=30)) as client,
+            client.stream(
+                "GET", url, params={"recipient": recipient}, headers={**AUTH, "Accept": "text/event-stream"}
+            ) as response,
+        ):
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
             event = ""
@@ -104,7 +107,9 @@ def test_critical_potassium_reaches_the_doctor_and_escalates(server: str) -> Non
             assert alert["patient"] == "Patient/p1" and alert["data"]["value"] == 6.8
             assert "危急值" in alert["title"]["zh_CN"] and "Critical value" in alert["title"]["en"]
             ward.wait("alert")  # the ward hears it too
-            escalated_at, escalation = duty.wait("escalation", timeout=10)  # 1-second steps in the test settings
+            escalated_at, escalation = duty.wait(
+                "escalation", timeout=10
+            )  # 1-second steps in the test settings
             assert escalation["alert"]["recipient"] == DUTY and escalation["alert"]["level"] == 1
             assert escalated_at - arrived >= 0.9
             assert "escalated" in escalation["message"]["en"]
@@ -114,16 +119,26 @@ def test_critical_potassium_reaches_the_doctor_and_escalates(server: str) -> Non
             time.sleep(1.5)  # past the next deadline: an acknowledged alert does not escalate again
             timeline = api.get(f"/api/v1/cds/alerts/{alert['id']}").json()["events"]
             steps = [e["step"] for e in timeline]
-            assert steps.count("escalated") == 1 and steps[0] == "created" and steps[-1] in ("acknowledged", "delivered")
+            assert (
+                steps.count("escalated") == 1
+                and steps[0] == "created"
+                and steps[-1] in ("acknowledged", "delivered")
+            )
             assert "acknowledged" in steps
             delivered = {(e["channel"], e["recipient"]) for e in timeline if e["step"] == "delivered"}
             assert ("sse", DOCTOR) in delivered and ("sse", DUTY) in delivered
             lifecycle = [e["at"] for e in timeline if e["step"] != "delivered"]  # deliveries race each other
             assert lifecycle == sorted(lifecycle)
             # a reconnecting client gets what it missed (Last-Event-ID)
-            with httpx.Client(timeout=5) as c, c.stream("GET", f"{server}/api/v1/cds/alerts/stream",
-                                                     params={"recipient": DOCTOR},
-                                                     headers={**AUTH, "Last-Event-ID": "0"}) as r:
+            with (
+                httpx.Client(timeout=5) as c,
+                c.stream(
+                    "GET",
+                    f"{server}/api/v1/cds/alerts/stream",
+                    params={"recipient": DOCTOR},
+                    headers={**AUTH, "Last-Event-ID": "0"},
+                ) as r,
+            ):
                 lines = []
                 for line in r.iter_lines():
                     lines.append(line)

@@ -12,8 +12,15 @@ from cdsdata import CDS_DATA
 from healthbrain.cds.ews import VitalSet, score_mews, score_news2, score_pews, score_qsofa, score_vitals
 from healthbrain.cds.kb import KnowledgeBase
 
-NORMAL = VitalSet(respiratory_rate=16, spo2=97, on_oxygen=False, systolic_bp=125, pulse=72,
-                  consciousness="A", temperature=36.8)
+NORMAL = VitalSet(
+    respiratory_rate=16,
+    spo2=97,
+    on_oxygen=False,
+    systolic_bp=125,
+    pulse=72,
+    consciousness="A",
+    temperature=36.8,
+)
 
 
 def _published_news2_vectors() -> list[dict[str, str]]:
@@ -55,17 +62,44 @@ def test_published_news2_example_scores_5_not_the_published_6(kb: KnowledgeBase)
 
 
 def test_news2_all_normal_scores_zero(kb: KnowledgeBase) -> None:
-    result = score_news2(kb.ews, VitalSet(respiratory_rate=12, spo2=96, on_oxygen=False, systolic_bp=111,
-                                          pulse=51, consciousness="A", temperature=36.1))
+    result = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=12,
+            spo2=96,
+            on_oxygen=False,
+            systolic_bp=111,
+            pulse=51,
+            consciousness="A",
+            temperature=36.1,
+        ),
+    )
     assert result is not None and result.total == 0 and result.level == "low" and result.priority is None
 
 
 def test_news2_every_parameter_at_its_worst(kb: KnowledgeBase) -> None:
-    result = score_news2(kb.ews, VitalSet(respiratory_rate=8, spo2=91, on_oxygen=True, systolic_bp=90,
-                                          pulse=131, consciousness="V", temperature=35.0))
+    result = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=8,
+            spo2=91,
+            on_oxygen=True,
+            systolic_bp=90,
+            pulse=131,
+            consciousness="V",
+            temperature=35.0,
+        ),
+    )
     assert result is not None
-    assert dict(result.components) == {"respiratory_rate": 3, "spo2": 3, "air_or_oxygen": 2, "systolic_bp": 3,
-                                       "pulse": 3, "consciousness": 3, "temperature": 3}
+    assert dict(result.components) == {
+        "respiratory_rate": 3,
+        "spo2": 3,
+        "air_or_oxygen": 2,
+        "systolic_bp": 3,
+        "pulse": 3,
+        "consciousness": 3,
+        "temperature": 3,
+    }
     assert result.total == 20 and result.level == "high" and result.priority == "critical"
 
 
@@ -75,40 +109,105 @@ def test_news2_single_red_parameter_triggers_low_medium(kb: KnowledgeBase) -> No
 
 
 def test_news2_thresholds_5_and_7(kb: KnowledgeBase) -> None:
-    five = score_news2(kb.ews, VitalSet(respiratory_rate=22, spo2=94, on_oxygen=False, systolic_bp=105,
-                                        pulse=95, consciousness="A", temperature=36.8))  # 2+1+0+1+1+0+0
-    seven = score_news2(kb.ews, VitalSet(respiratory_rate=22, spo2=94, on_oxygen=True, systolic_bp=105,
-                                         pulse=95, consciousness="A", temperature=36.8))  # + oxygen 2
+    five = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=22,
+            spo2=94,
+            on_oxygen=False,
+            systolic_bp=105,
+            pulse=95,
+            consciousness="A",
+            temperature=36.8,
+        ),
+    )  # 2+1+0+1+1+0+0
+    seven = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=22,
+            spo2=94,
+            on_oxygen=True,
+            systolic_bp=105,
+            pulse=95,
+            consciousness="A",
+            temperature=36.8,
+        ),
+    )  # + oxygen 2
     assert five is not None and (five.total, five.level) == (5, "medium")
     assert seven is not None and (seven.total, seven.level) == (7, "high")
 
 
 def test_news2_spo2_scale_2(kb: KnowledgeBase) -> None:
-    on_oxygen = VitalSet(respiratory_rate=16, spo2=97, on_oxygen=True, systolic_bp=125, pulse=72,
-                         consciousness="A", temperature=36.8, spo2_scale=2)
+    on_oxygen = VitalSet(
+        respiratory_rate=16,
+        spo2=97,
+        on_oxygen=True,
+        systolic_bp=125,
+        pulse=72,
+        consciousness="A",
+        temperature=36.8,
+        spo2_scale=2,
+    )
     result = score_news2(kb.ews, on_oxygen)
     assert result is not None and dict(result.components)["spo2"] == 3  # >= 97 % on oxygen scores 3
-    target_range = score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=88, on_oxygen=False, systolic_bp=125,
-                                                pulse=72, consciousness="A", temperature=36.8, spo2_scale=2))
-    scale_one = score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=88, on_oxygen=False, systolic_bp=125,
-                                             pulse=72, consciousness="A", temperature=36.8))
+    target_range = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=16,
+            spo2=88,
+            on_oxygen=False,
+            systolic_bp=125,
+            pulse=72,
+            consciousness="A",
+            temperature=36.8,
+            spo2_scale=2,
+        ),
+    )
+    scale_one = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=16,
+            spo2=88,
+            on_oxygen=False,
+            systolic_bp=125,
+            pulse=72,
+            consciousness="A",
+            temperature=36.8,
+        ),
+    )
     assert target_range is not None and dict(target_range.components)["spo2"] == 0
     assert scale_one is not None and dict(scale_one.components)["spo2"] == 3
 
 
 def test_news2_rounds_like_the_chart(kb: KnowledgeBase) -> None:
-    result = score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=97, on_oxygen=False, systolic_bp=125,
-                                          pulse=72, consciousness="A", temperature=38.05))
+    result = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=16,
+            spo2=97,
+            on_oxygen=False,
+            systolic_bp=125,
+            pulse=72,
+            consciousness="A",
+            temperature=38.05,
+        ),
+    )
     assert result is not None and dict(result.components)["temperature"] == 1  # read as 38.1
 
 
 def test_news2_needs_a_complete_set_and_states_assumptions(kb: KnowledgeBase) -> None:
     assert score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=97, pulse=72)) is None
-    assumed = score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=97, systolic_bp=125, pulse=72,
-                                           gcs=15, temperature=36.8))
+    assumed = score_news2(
+        kb.ews, VitalSet(respiratory_rate=16, spo2=97, systolic_bp=125, pulse=72, gcs=15, temperature=36.8)
+    )
     assert assumed is not None and set(assumed.assumptions) == {"room-air-assumed", "consciousness-from-gcs"}
-    strict = score_news2(kb.ews, VitalSet(respiratory_rate=16, spo2=97, systolic_bp=125, pulse=72,
-                                          consciousness="A", temperature=36.8), assume_air=False)
+    strict = score_news2(
+        kb.ews,
+        VitalSet(
+            respiratory_rate=16, spo2=97, systolic_bp=125, pulse=72, consciousness="A", temperature=36.8
+        ),
+        assume_air=False,
+    )
     assert strict is None
 
 
@@ -120,11 +219,17 @@ def test_qsofa(kb: KnowledgeBase) -> None:
 
 
 def test_mews_subbe_table(kb: KnowledgeBase) -> None:
-    sick = score_mews(kb.ews, VitalSet(systolic_bp=75, pulse=115, respiratory_rate=31, temperature=38.6,
-                                       consciousness="P"))
+    sick = score_mews(
+        kb.ews, VitalSet(systolic_bp=75, pulse=115, respiratory_rate=31, temperature=38.6, consciousness="P")
+    )
     assert sick is not None
-    assert dict(sick.components) == {"systolic_bp": 2, "pulse": 2, "respiratory_rate": 3, "temperature": 2,
-                                     "consciousness": 2}
+    assert dict(sick.components) == {
+        "systolic_bp": 2,
+        "pulse": 2,
+        "respiratory_rate": 3,
+        "temperature": 2,
+        "consciousness": 2,
+    }
     assert sick.total == 11 and sick.level == "high"
     well = score_mews(kb.ews, NORMAL)
     assert well is not None and well.total == 1  # RR 16 scores 1 in MEWS (15-20)
@@ -144,8 +249,12 @@ def test_brighton_pews_for_a_three_year_old(kb: KnowledgeBase) -> None:
 
 @pytest.mark.parametrize(
     ("age", "pregnant", "scores"),
-    [(45, False, {"news2", "mews", "qsofa"}), (45, True, {"mews", "qsofa"}), (10, False, {"pews"}),
-     (17, False, {"news2", "mews"})],
+    [
+        (45, False, {"news2", "mews", "qsofa"}),
+        (45, True, {"mews", "qsofa"}),
+        (10, False, {"pews"}),
+        (17, False, {"news2", "mews"}),
+    ],
 )
 def test_scores_by_age_and_pregnancy(kb: KnowledgeBase, age: float, pregnant: bool, scores: set[str]) -> None:
     got = score_vitals(kb.ews, NORMAL, age, pregnant=pregnant)

@@ -10,7 +10,9 @@ from healthbrain.core.logging import JsonFormatter
 
 
 def _line(**fields: object) -> dict[str, object]:
-    record = logging.LogRecord("healthbrain.cds.alerts", logging.INFO, __file__, 1, "cds.alert_raised", None, None)
+    record = logging.LogRecord(
+        "healthbrain.cds.alerts", logging.INFO, __file__, 1, "cds.alert_raised", None, None
+    )
     record.fields = fields
     return dict(orjson.loads(JsonFormatter().format(record)))
 

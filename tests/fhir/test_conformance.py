@@ -26,7 +26,9 @@ def strip_meta(resource: dict[str, Any]) -> dict[str, Any]:
 
 def load_examples() -> list[tuple[str, dict[str, Any]]]:
     skip = {"Bundle-searchParams.json", "package.json"}
-    return [(p.name, orjson.loads(p.read_bytes())) for p in sorted(EXAMPLES.glob("*.json")) if p.name not in skip]
+    return [
+        (p.name, orjson.loads(p.read_bytes())) for p in sorted(EXAMPLES.glob("*.json")) if p.name not in skip
+    ]
 
 
 def test_every_valid_example_round_trips(repo: FhirRepository) -> None:

@@ -253,16 +253,37 @@ def test_rest_hook_subscription_notifies_matching_changes(
     repo: FhirRepository, dispatcher: EventDispatcher, hook_url: str, clock: Clock
 ) -> None:
     SubscriptionNotifier(repo).register(dispatcher)
-    repo.update(CTX, "Subscription", "s1", {
-        "resourceType": "Subscription", "id": "s1", "status": "active", "reason": "critical values",
-        "criteria": "Observation?code=http://loinc.org|2823-3",
-        "channel": {"type": "rest-hook", "endpoint": hook_url, "payload": "application/fhir+json",
-                    "header": ["Authorization: Bearer hook-secret"]}})
+    repo.update(
+        CTX,
+        "Subscription",
+        "s1",
+        {
+            "resourceType": "Subscription",
+            "id": "s1",
+            "status": "active",
+            "reason": "critical values",
+            "criteria": "Observation?code=http://loinc.org|2823-3",
+            "channel": {
+                "type": "rest-hook",
+                "endpoint": hook_url,
+                "payload": "application/fhir+json",
+                "header": ["Authorization: Bearer hook-secret"],
+            },
+        },
+    )
     dispatcher.drain()
-    potassium = {"resourceType": "Observation", "id": "k1", "status": "final",
-                 "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
-                 "valueQuantity": {"value": 6.8, "unit": "mmol/L"}}
-    glucose = {**potassium, "id": "g1", "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]}}
+    potassium = {
+        "resourceType": "Observation",
+        "id": "k1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3"}]},
+        "valueQuantity": {"value": 6.8, "unit": "mmol/L"},
+    }
+    glucose = {
+        **potassium,
+        "id": "g1",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+    }
     repo.update(CTX, "Observation", "k1", potassium)
     repo.update(CTX, "Observation", "g1", glucose)
     dispatcher.drain()

@@ -20,7 +20,9 @@ CTX = system_context()
 def patient(**extra: Any) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
-        "identifier": [{"system": "http://healthbrain.cn/fhir/sid/resident-id", "value": "110101199003071234"}],
+        "identifier": [
+            {"system": "http://healthbrain.cn/fhir/sid/resident-id", "value": "110101199003071234"}
+        ],
         "name": [{"family": "张", "given": ["伟"], "text": "张伟"}],
         "gender": "male",
         "birthDate": "1990-03-07",
@@ -154,7 +156,9 @@ def test_conditional_delete_deletes_every_match(repo: FhirRepository) -> None:
     deleted = repo.conditional_delete(CTX, "Patient", "gender=male")
     assert sum(1 for d in deleted if d.status == "deleted") == 3
     with repo.engine.connect() as conn:
-        live = conn.execute(select(func.count()).select_from(t.resource).where(t.resource.c.deleted.is_(False)))
+        live = conn.execute(
+            select(func.count()).select_from(t.resource).where(t.resource.c.deleted.is_(False))
+        )
         assert live.scalar_one() == 1
 
 

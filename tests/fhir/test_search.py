@@ -16,18 +16,37 @@ RESIDENT = "http://healthbrain.cn/fhir/sid/resident-id"
 
 
 def person(pid: str, family: str, given: str, gender: str, birth: str, **extra: Any) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": pid, "gender": gender, "birthDate": birth,
-            "name": [{"family": family, "given": [given], "text": family + given}],
-            "identifier": [{"system": RESIDENT, "value": f"ID-{pid}"}], **extra}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "gender": gender,
+        "birthDate": birth,
+        "name": [{"family": family, "given": [given], "text": family + given}],
+        "identifier": [{"system": RESIDENT, "value": f"ID-{pid}"}],
+        **extra,
+    }
 
 
 def obs(oid: str, pid: str, code: str, value: float, when: str, unit: str = "mm[Hg]") -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": oid, "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "收缩压"},
-            "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "收缩压"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+    }
 
 
 @pytest.fixture
@@ -42,13 +61,19 @@ def region(repo: FhirRepository) -> FhirRepository:
     ]
     for p in people:
         repo.update(CTX, "Patient", p["id"], p)
-    for o in [obs("o1", "p1", "8480-6", 150, "2025-03-01T08:00:00+08:00"),
-              obs("o2", "p1", "8480-6", 128, "2025-06-01T08:00:00+08:00"),
-              obs("o3", "p2", "8480-6", 110, "2025-06-02T09:30:00+08:00"),
-              obs("o4", "p3", "8867-4", 72, "2024-12-31T23:00:00+08:00", unit="/min")]:
+    for o in [
+        obs("o1", "p1", "8480-6", 150, "2025-03-01T08:00:00+08:00"),
+        obs("o2", "p1", "8480-6", 128, "2025-06-01T08:00:00+08:00"),
+        obs("o3", "p2", "8480-6", 110, "2025-06-02T09:30:00+08:00"),
+        obs("o4", "p3", "8867-4", 72, "2024-12-31T23:00:00+08:00", unit="/min"),
+    ]:
         repo.update(CTX, "Observation", o["id"], o)
-    cond = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}], "text": "高血压"}}
+    cond = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}], "text": "高血压"},
+    }
     repo.update(CTX, "Condition", "c1", cond)
     return repo
 
@@ -141,8 +166,12 @@ def test_include_revinclude_and_iterate(region: FhirRepository) -> None:
     assert sorted(x["id"] for x in r.included) == ["p1", "p2"]
     r = run_search(region, CTX, "Patient", [("_id", "p1"), ("_revinclude", "Observation:subject")])
     assert sorted(x["id"] for x in r.included) == ["o1", "o2"]
-    r = run_search(region, CTX, "Observation", [("_id", "o1"), ("_include", "Observation:subject"),
-                                                 ("_include:iterate", "Patient:organization")])
+    r = run_search(
+        region,
+        CTX,
+        "Observation",
+        [("_id", "o1"), ("_include", "Observation:subject"), ("_include:iterate", "Patient:organization")],
+    )
     assert sorted(x["id"] for x in r.included) == ["h1", "p1"]
 
 
@@ -152,7 +181,9 @@ def test_sort_and_stable_paging(region: FhirRepository) -> None:
     pages: list[str] = []
     offset = 0
     while True:
-        page = run_search(region, CTX, "Patient", [("_sort", "birthdate"), ("_count", "1"), ("_offset", str(offset))])
+        page = run_search(
+            region, CTX, "Patient", [("_sort", "birthdate"), ("_count", "1"), ("_offset", str(offset))]
+        )
         pages += [x["id"] for x in page.matches]
         if not page.has_next:
             break
@@ -186,7 +217,9 @@ def test_last_updated_and_id(region: FhirRepository) -> None:
         ([("_sort", "nope")], "nope"),
     ],
 )
-def test_bad_parameters_are_400_with_location(region: FhirRepository, params: list[tuple[str, str]], where: str) -> None:
+def test_bad_parameters_are_400_with_location(
+    region: FhirRepository, params: list[tuple[str, str]], where: str
+) -> None:
     rt = "Observation" if params[0][0] == "value-quantity" else "Patient"
     with pytest.raises(InvalidInput) as err:
         run_search(region, CTX, rt, params)

@@ -54,8 +54,9 @@ def test_bad_files_are_reported_and_the_rest_goes_in(repo: FhirRepository, tmp_p
     (tmp_path / "a-broken.json").write_text('{"resourceType": "Patient", ', encoding="utf-8")
     invalid = {"resourceType": "Patient", "birthDate": "2020-02-30"}
     (tmp_path / "b-invalid.json").write_text(orjson.dumps(invalid).decode(), encoding="utf-8")
-    (tmp_path / "c-good.json").write_text(orjson.dumps({"resourceType": "Patient", "id": "ok"}).decode(),
-                                          encoding="utf-8")
+    (tmp_path / "c-good.json").write_text(
+        orjson.dumps({"resourceType": "Patient", "id": "ok"}).decode(), encoding="utf-8"
+    )
     (tmp_path / "d-manifest.json").write_text('{"transactionTime": "2026-01-01T00:00:00Z"}', encoding="utf-8")
     summary = ingest_path(repo, CTX, tmp_path)
     assert [Path(e.source).name for e in summary.errors] == ["a-broken.json", "b-invalid.json"]

@@ -51,7 +51,9 @@ def test_scores_per_institution_and_day_with_their_components(repo: FhirReposito
     assert rows and all(0 <= r["score"] <= 100 for r in rows)
     assert sum(r["quarantined"] for r in rows) == held > 0
     # last year's records arrive now: none is timely; the held ones count against validity or consistency
-    assert all(r["components"]["timeliness"] == 0.0 for r in rows if r["components"]["timeliness"] is not None)
+    assert all(
+        r["components"]["timeliness"] == 0.0 for r in rows if r["components"]["timeliness"] is not None
+    )
     with_held = [r for r in rows if r["quarantined"]]
     assert all(min(r["components"]["validity"], r["components"]["consistency"]) < 100 for r in with_held)
     # the second registration of a person is flagged, the first is not

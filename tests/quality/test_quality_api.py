@@ -42,7 +42,9 @@ def _held_region(client: TestClient, tmp_path: Path) -> None:
     region = simulate_region(RegionConfig(patients=30, seed=51, noise_rate=0.4, duplicate_rate=0.1))
     write_region_files(tmp_path / "feed", region.shared, {k: list(v) for k, v in region.institutions.items()})
     repo = client.app.state.hb.repo  # type: ignore[attr-defined]
-    assert ingest_path(repo, system_context(), tmp_path / "feed", quarantine=open_quarantine(repo)).quarantined
+    assert ingest_path(
+        repo, system_context(), tmp_path / "feed", quarantine=open_quarantine(repo)
+    ).quarantined
     client.app.state.dispatcher.drain()  # type: ignore[attr-defined]
 
 

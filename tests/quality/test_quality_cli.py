@@ -12,7 +12,9 @@ from healthbrain.cli.main import app
 from healthbrain.simulation import RegionConfig, write_region
 
 
-def test_ingest_quarantines_and_the_operator_works_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ingest_quarantines_and_the_operator_works_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEALTHBRAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'hb.db'}")
     feed = tmp_path / "feed"
     write_region(RegionConfig(patients=40, seed=61, noise_rate=0.4), feed)
@@ -37,11 +39,15 @@ def test_ingest_quarantines_and_the_operator_works_the_queue(tmp_path: Path, mon
             ident["value"] = person["idNumber"]  # the registration desk corrects the number
     record["birthDate"] = person["birthDate"]
     (tmp_path / "fixed.json").write_text(json.dumps(record, ensure_ascii=False), "utf-8")
-    released = runner.invoke(app, ["quality", "quarantine", "release", qid, "--file", str(tmp_path / "fixed.json")])
+    released = runner.invoke(
+        app, ["quality", "quarantine", "release", qid, "--file", str(tmp_path / "fixed.json")]
+    )
     assert released.exit_code == 0 and f"Patient/{record['id']}" in released.output
     refreshed = runner.invoke(app, ["quality", "refresh"])
     assert refreshed.exit_code == 0 and "events evaluated" in refreshed.output
-    scores = [json.loads(line) for line in runner.invoke(app, ["quality", "scores", "--json"]).output.splitlines()]
+    scores = [
+        json.loads(line) for line in runner.invoke(app, ["quality", "scores", "--json"]).output.splitlines()
+    ]
     assert any(s["institution"].endswith("-rmyy") and s["quarantined"] for s in scores)
     assert all(0 <= s["score"] <= 100 for s in scores)
 

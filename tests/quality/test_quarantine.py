@@ -74,7 +74,9 @@ def _exists(repo: FhirRepository, ref: str) -> bool:
         return False
 
 
-def test_hard_failures_are_held_with_their_reasons_and_the_rest_is_loaded(repo: FhirRepository, feed: Feed) -> None:
+def test_hard_failures_are_held_with_their_reasons_and_the_rest_is_loaded(
+    repo: FhirRepository, feed: Feed
+) -> None:
     summary = ingest_path(repo, CTX, feed.directory, quarantine=open_quarantine(repo))
     assert summary.errors == []
     held = {_key(r): r for r in _held(repo)}
@@ -90,7 +92,9 @@ def test_hard_failures_are_held_with_their_reasons_and_the_rest_is_loaded(repo: 
             assert row.findings == () or all(f.severity == "soft" for f in row.findings)
     # everything else was written: nothing dropped, nothing twice
     assert sum(summary.resources.values()) + len(held) == feed.shared + len(feed.resources)
-    soft = [r for r, k in feed.truth().items() if k in ("missing_id_number", "invalid_code", "duplicate_record")]
+    soft = [
+        r for r, k in feed.truth().items() if k in ("missing_id_number", "invalid_code", "duplicate_record")
+    ]
     assert soft and all(_exists(repo, r) or r in held for r in soft)
 
 

@@ -29,7 +29,9 @@ def _issues(repo: FhirRepository) -> list[dict[str, Any]]:
     return run_search(repo, CTX, "DetectedIssue", []).matches
 
 
-def _service(repo: FhirRepository, region: Region, **kw: Any) -> tuple[RecognitionService, EventDispatcher, str, str]:
+def _service(
+    repo: FhirRepository, region: Region, **kw: Any
+) -> tuple[RecognitionService, EventDispatcher, str, str]:
     orgs, hospital, clinic = organisations(region)
     _put(repo, *orgs)
     dispatcher = EventDispatcher(repo.engine)
@@ -38,7 +40,9 @@ def _service(repo: FhirRepository, region: Region, **kw: Any) -> tuple[Recogniti
     return service, dispatcher, hospital, clinic
 
 
-def test_a_repeat_order_at_the_clinic_reuses_the_hospital_result(repo: FhirRepository, region: Region) -> None:
+def test_a_repeat_order_at_the_clinic_reuses_the_hospital_result(
+    repo: FhirRepository, region: Region
+) -> None:
     _, dispatcher, hospital, clinic = _service(repo, region)
     _put(repo, patient("h-1", hospital), patient("c-1", clinic, link="h-1"),
          report("cbc-1", "h-1", hospital, CBC, days_ago=3))  # fmt: skip
@@ -56,10 +60,15 @@ def test_a_repeat_order_at_the_clinic_reuses_the_hospital_result(repo: FhirRepos
 def test_windows_levels_and_identity_decide_what_is_reusable(repo: FhirRepository, region: Region) -> None:
     links = {"Patient/c-2": ["Patient/c-2", "Patient/h-2"]}
     _, dispatcher, hospital, clinic = _service(repo, region, residents=lambda ref: links.get(ref, [ref]))
-    _put(repo, patient("h-2", hospital), patient("c-2", clinic), patient("h-3", hospital),
-         report("cbc-old", "h-2", hospital, CBC, days_ago=10),  # past the 7-day window of a blood count
-         report("a1c", "h-2", hospital, HBA1C, days_ago=60),  # within the 90 days of an HbA1c
-         report("cbc-clinic", "c-2", clinic, CBC, days_ago=2))  # a township clinic's own result
+    _put(
+        repo,
+        patient("h-2", hospital),
+        patient("c-2", clinic),
+        patient("h-3", hospital),
+        report("cbc-old", "h-2", hospital, CBC, days_ago=10),  # past the 7-day window of a blood count
+        report("a1c", "h-2", hospital, HBA1C, days_ago=60),  # within the 90 days of an HbA1c
+        report("cbc-clinic", "c-2", clinic, CBC, days_ago=2),
+    )  # a township clinic's own result
     _put(repo, order("o-2", "c-2", clinic, CBC), order("o-3", "c-2", clinic, HBA1C),
          order("o-4", "h-2", hospital, CBC), order("o-5", "h-3", hospital, CBC))  # fmt: skip
     dispatcher.drain()
@@ -82,6 +91,6 @@ def test_the_pure_choice_takes_the_most_recent_acceptable_result() -> None:
                      "org-b", NOW)  # fmt: skip
     assert later is not None
     # a result not yet available when the order was placed cannot be reused
-    assert [f.result.ref for f in find_reusable(later, [r for r in results if r], catalog, lambda o: True)] == [
-        "DiagnosticReport/r9"
-    ]
+    assert [
+        f.result.ref for f in find_reusable(later, [r for r in results if r], catalog, lambda o: True)
+    ] == ["DiagnosticReport/r9"]

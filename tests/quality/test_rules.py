@@ -37,7 +37,9 @@ def _negative_crp(r: dict[str, Any]) -> bool:
 
 def test_every_clean_simulated_record_passes(region: Region) -> None:
     records = [r for rs in region.institutions.values() for r in rs]
-    flagged = [(r["resourceType"], r["id"], _rules_of(r)) for r in records if _rules_of(r) and not _negative_crp(r)]
+    flagged = [
+        (r["resourceType"], r["id"], _rules_of(r)) for r in records if _rules_of(r) and not _negative_crp(r)
+    ]
     assert flagged == []
     # the simulator can draw a negative C-reactive protein (a Gaussian around 48 mg/L): rightly impossible
     assert all(_rules_of(r) == {"validity.value_impossible": "hard"} for r in records if _negative_crp(r))
@@ -65,9 +67,19 @@ def test_every_code_the_simulator_uses_is_valid_and_typos_are_not() -> None:
 
 def test_a_glucose_in_mg_per_dl_under_the_mmol_code_is_held(pick: Pick) -> None:
     obs = pick("Observation", lambda r: loinc(r) == "14749-6")
-    obs["valueQuantity"] = {"value": 98, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}
+    obs["valueQuantity"] = {
+        "value": 98,
+        "unit": "mg/dL",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg/dL",
+    }
     assert _rules_of(obs) == {"validity.unit_not_allowed": "hard"}
-    obs["valueQuantity"] = {"value": 98, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}
+    obs["valueQuantity"] = {
+        "value": 98,
+        "unit": "mmol/L",
+        "system": "http://unitsofmeasure.org",
+        "code": "mmol/L",
+    }
     assert _rules_of(obs) == {"validity.value_implausible": "soft"}
 
 
@@ -104,7 +116,10 @@ def test_records_are_judged_against_their_patient(pick: Pick) -> None:
         "consistency.before_birth": "hard"
     }
     cond = pick("Condition")
-    cond["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "Z34.9"}], "text": "正常妊娠监督"}
+    cond["code"] = {
+        "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "Z34.9"}],
+        "text": "正常妊娠监督",
+    }
     assert _rules_of(cond, PatientFacts(date(1990, 1, 1), "female", date(1990, 1, 1))) == {}
     assert _rules_of(cond, PatientFacts(date(1990, 1, 1), "male", date(1990, 1, 1))) == {
         "consistency.sex_diagnosis": "hard"
@@ -112,7 +127,9 @@ def test_records_are_judged_against_their_patient(pick: Pick) -> None:
 
 
 def test_a_patient_whose_birth_date_contradicts_the_id_card(pick: Pick) -> None:
-    patient = pick("Patient", lambda r: int(r["birthDate"][8:]) <= 12 and r["birthDate"][5:7] != r["birthDate"][8:])
+    patient = pick(
+        "Patient", lambda r: int(r["birthDate"][8:]) <= 12 and r["birthDate"][5:7] != r["birthDate"][8:]
+    )
     y, m, d = patient["birthDate"].split("-")
     patient["birthDate"] = f"{y}-{d}-{m}"
     assert _rules_of(patient) == {"consistency.birth_date_id_card": "hard"}
@@ -133,7 +150,9 @@ def test_missing_elements_by_their_weight(pick: Pick) -> None:
 def test_severities_and_ranges_are_data(pick: Pick) -> None:
     from importlib import resources
 
-    doc = yaml.safe_load(resources.files("healthbrain.quality").joinpath("data/rules.yaml").read_text("utf-8"))
+    doc = yaml.safe_load(
+        resources.files("healthbrain.quality").joinpath("data/rules.yaml").read_text("utf-8")
+    )
     doc["rules"]["validity.value_impossible"]["severity"] = "soft"
     doc["quantities"]["8310-5"]["hard"] = [10, 500]
     rules = compile_rules(doc)

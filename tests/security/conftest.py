@@ -47,7 +47,9 @@ def _database(kind: str, tmp: Path, name: str) -> str:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def region(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_name: str) -> Iterator[Region]:
+def region(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_name: str
+) -> Iterator[Region]:
     tmp = tmp_path_factory.mktemp("region")
     name = f"{pg_name}_region"
     url = _database(request.param, tmp, name)

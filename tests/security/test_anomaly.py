@@ -39,9 +39,20 @@ def at(day: int, hour: int, minute: int = 0) -> float:
     return datetime(2026, 3, day, hour, minute, tzinfo=TZ).timestamp()
 
 
-def event(when: float, patients: tuple[str, ...] = (), *, outcome: str = "success", detail: str = "",
-          action: str = "read", params: tuple[str, ...] = (), purpose: str = "TREAT", count: int = 1) -> AccessEvent:
-    return AccessEvent(when, "dr-1", "user", purpose, action, "Patient", outcome, detail, patients, params, count, "r")
+def event(
+    when: float,
+    patients: tuple[str, ...] = (),
+    *,
+    outcome: str = "success",
+    detail: str = "",
+    action: str = "read",
+    params: tuple[str, ...] = (),
+    purpose: str = "TREAT",
+    count: int = 1,
+) -> AccessEvent:
+    return AccessEvent(
+        when, "dr-1", "user", purpose, action, "Patient", outcome, detail, patients, params, count, "r"
+    )
 
 
 def rules(findings: list[Any]) -> list[str]:
@@ -57,13 +68,18 @@ def test_a_volume_spike_is_judged_against_the_users_own_baseline() -> None:
             for i in range(6):
                 when = at(day, 9, quarter * 15 + i)
                 evaluate(quiet, event(when, (f"q{day}-{quarter}-{i}",)), s, frozenset())
-                evaluate(busy, event(when, tuple(f"b{day}-{quarter}-{i}-{j}" for j in range(12))), s, frozenset())
+                evaluate(
+                    busy, event(when, tuple(f"b{day}-{quarter}-{i}-{j}" for j in range(12))), s, frozenset()
+                )
     assert quiet.windows >= s.volume_min_windows and quiet.threshold(s) < 30
     # forty records in ten minutes: a spike for the quiet user, ordinary for the busy one
     burst = [event(at(13, 10, m // 4), (f"x{m}",)) for m in range(40)]
     found_quiet = [f for e in burst for f in evaluate(quiet, e, s, frozenset())]
     found_busy = [f for e in burst for f in evaluate(busy, e, s, frozenset())]
-    assert rules(found_quiet) == ["volume-spike"] and found_quiet[0].detail["patients"] > found_quiet[0].detail["threshold"]
+    assert (
+        rules(found_quiet) == ["volume-spike"]
+        and found_quiet[0].detail["patients"] > found_quiet[0].detail["threshold"]
+    )
     assert found_busy == []
     # without a baseline only the floor counts
     fresh = PrincipalState()
@@ -87,26 +103,39 @@ def test_off_hours_is_flagged_for_day_workers_only_and_never_in_an_emergency() -
 def test_refused_reads_watched_records_and_paging_and_the_cooldown() -> None:
     s = AnomalySettings(refused_threshold=3, paging_threshold=5, cooldown_seconds=600)
     state = PrincipalState()
-    refused = [event(at(5, 10, i), (f"p{i}",), outcome="failure", detail="security.not_visible") for i in range(3)]
+    refused = [
+        event(at(5, 10, i), (f"p{i}",), outcome="failure", detail="security.not_visible") for i in range(3)
+    ]
     assert [rules(evaluate(state, e, s, frozenset())) for e in refused] == [[], [], ["no-relationship"]]
     again = event(at(5, 10, 4), ("p9",), outcome="failure", detail="security.not_visible")
     assert evaluate(state, again, s, frozenset()) == []  # within the cooldown
     watched = frozenset({"vip-1", "emp-2"})
     found = evaluate(state, event(at(5, 11), ("a", "vip-1", "emp-2"), action="search"), s, watched)
     assert sorted(f.detail["patient"] for f in found if f.rule == "watched-record") == ["emp-2", "vip-1"]
-    pages = [event(at(5, 12) + i, ("a",), action="search", params=("code", "_offset"), count=50) for i in range(5)]
+    pages = [
+        event(at(5, 12) + i, ("a",), action="search", params=("code", "_offset"), count=50) for i in range(5)
+    ]
     found = [f for e in pages for f in evaluate(state, e, s, frozenset())]
     assert rules(found) == ["bulk-paging"] and found[0].detail == {
-        "pages": 5, "records": 250, "window_seconds": 60.0, "resource_type": "Patient"}
+        "pages": 5,
+        "records": 250,
+        "window_seconds": 60.0,
+        "resource_type": "Patient",
+    }
 
 
 # ---- through the repository ----------------------------------------------------------------------
 @pytest.fixture
 def watch(region: Region) -> Iterator[tuple[AnomalyDetector, FhirRepository]]:
-    settings = AnomalySettings(block_rules=frozenset({"no-relationship"}), refused_threshold=5, paging_threshold=10)
+    settings = AnomalySettings(
+        block_rules=frozenset({"no-relationship"}), refused_threshold=5, paging_threshold=10
+    )
     detector = AnomalyDetector(region.engine, settings, region.security.audit)
     region.security.audit.listeners.append(detector.observe)
-    options = {**region.security.repository_options(), "policy": BlockingPolicy(region.security.policy, detector)}
+    options = {
+        **region.security.repository_options(),
+        "policy": BlockingPolicy(region.security.policy, detector),
+    }
     repo = FhirRepository(region.engine, **options, validate=False)
     detector.start()
     yield detector, repo
@@ -128,7 +157,9 @@ def stored_within(region: Region, principal: str, rule: str, started: float, tim
 
 
 def patients_of(region: Region, org: str) -> list[str]:
-    found = run_search(region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "40")])
+    found = run_search(
+        region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "40")]
+    )
     return [p["id"] for p in found.matches]
 
 
@@ -136,7 +167,9 @@ def clinician(region: Region, name: str) -> RequestContext:
     return region.ctx({"clinician"}, region.hospital_a, principal=name)
 
 
-def test_browsing_other_institutions_records_is_flagged_in_time_and_blocks(region: Region, watch: Any) -> None:
+def test_browsing_other_institutions_records_is_flagged_in_time_and_blocks(
+    region: Region, watch: Any
+) -> None:
     detector, repo = watch
     ctx = clinician(region, "dr-browse")
     refused = 0
@@ -156,7 +189,9 @@ def test_browsing_other_institutions_records_is_flagged_in_time_and_blocks(regio
         repo.read(ctx, "Patient", own)
     assert err.value.code == "security.blocked"
     assert repo.read(clinician(region, "dr-other"), "Patient", own).id == own  # nobody else is
-    approvals = DataUseApprovals(region.engine, region.security.orgs, region.security.audit, gate=detector.check)
+    approvals = DataUseApprovals(
+        region.engine, region.security.orgs, region.security.audit, gate=detector.check
+    )
     with pytest.raises(Forbidden) as err:  # nor may it ask for data for research
         approvals.submit(ctx, PurposeOfUse.RESEARCH, "被暂停的账号提交的研究申请", {})
     assert err.value.code == "security.blocked"
@@ -173,7 +208,10 @@ def test_a_tagged_vip_record_is_flagged_on_read_and_in_search_results(region: Re
     detector, repo = watch
     vip = patients_of(region, region.hospital_a)[3]
     current = region.repo.read(SYSTEM, "Patient", vip).resource or {}
-    tagged = {**current, "meta": {"tag": [{"system": "https://healthbrain.dev/fhir/CodeSystem/record-watch", "code": "vip"}]}}
+    tagged = {
+        **current,
+        "meta": {"tag": [{"system": "https://healthbrain.dev/fhir/CodeSystem/record-watch", "code": "vip"}]},
+    }
     region.repo.update(SYSTEM, "Patient", vip, tagged)
     detector.refresh()
     assert vip in detector.watched
@@ -181,8 +219,12 @@ def test_a_tagged_vip_record_is_flagged_on_read_and_in_search_results(region: Re
     repo.read(clinician(region, "dr-curious"), "Patient", vip)
     assert stored_within(region, "dr-curious", "watched-record", started) < LATENCY
     started = time.perf_counter()
-    run_search(repo, clinician(region, "dr-lister"), "Patient",
-               [("organization", f"Organization/{region.hospital_a}"), ("_count", "50")])
+    run_search(
+        repo,
+        clinician(region, "dr-lister"),
+        "Patient",
+        [("organization", f"Organization/{region.hospital_a}"), ("_count", "50")],
+    )
     assert stored_within(region, "dr-lister", "watched-record", started) < LATENCY
 
 
@@ -207,8 +249,11 @@ def test_system_jobs_and_institution_systems_are_not_judged_and_baselines_warm_f
     region: Region, watch: Any
 ) -> None:
     detector, repo = watch
-    his = RequestContext(Principal("his-a", "client", frozenset({"institution-system"}), region.hospital_a,
-                                   frozenset({"system/*.*"})))
+    his = RequestContext(
+        Principal(
+            "his-a", "client", frozenset({"institution-system"}), region.hospital_a, frozenset({"system/*.*"})
+        )
+    )
     for pid in patients_of(region, region.hospital_b)[:8]:
         for ctx in (SYSTEM, his):
             with contextlib.suppress(NotFound):
@@ -220,7 +265,9 @@ def test_system_jobs_and_institution_systems_are_not_judged_and_baselines_warm_f
     user = RequestContext(Principal("dr-history", "user", frozenset({"clinician"}), region.hospital_a))
     for window in range(10):
         for i in range(3):
-            sink.record(user, AuditEntry("read", "Patient", f"p{window}-{i}", "success", patients=(f"p{window}-{i}",)))
+            sink.record(
+                user, AuditEntry("read", "Patient", f"p{window}-{i}", "success", patients=(f"p{window}-{i}",))
+            )
         clock.now += 900
     sink.flush()
     fresh = AnomalyDetector(region.engine)
@@ -235,9 +282,18 @@ PASSWORD = "Correct-Horse-7"
 
 
 def org(oid: str, parent: str | None, level: str | None = None) -> dict[str, Any]:
-    coding = ([{"system": "https://healthbrain.dev/fhir/CodeSystem/admin-level", "code": level}] if level
-              else [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}])
-    res: dict[str, Any] = {"resourceType": "Organization", "id": oid, "name": oid, "active": True, "type": [{"coding": coding}]}
+    coding = (
+        [{"system": "https://healthbrain.dev/fhir/CodeSystem/admin-level", "code": level}]
+        if level
+        else [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]
+    )
+    res: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": oid,
+        "name": oid,
+        "active": True,
+        "type": [{"coding": coding}],
+    }
     if parent:
         res["partOf"] = {"reference": f"Organization/{parent}"}
     return res
@@ -246,8 +302,10 @@ def org(oid: str, parent: str | None, level: str | None = None) -> dict[str, Any
 def sign_in(client: TestClient, username: str, roles: list[str], organization: str) -> dict[str, str]:
     security = client.app.state.hb.security  # type: ignore[attr-defined]
     secret = security.identity.create_user(username, PASSWORD, roles, organization).totp_secret
-    r = client.post("/oauth/token", data={"grant_type": "password", "username": username, "password": PASSWORD,
-                                          "totp": totp(secret)})
+    r = client.post(
+        "/oauth/token",
+        data={"grant_type": "password", "username": username, "password": PASSWORD, "totp": totp(secret)},
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -258,9 +316,17 @@ def test_anomalies_reach_the_auditor_over_http_within_the_latency(db_url: str, t
         dev = {"Authorization": "Bearer dev-token"}
         for o in (org("prov", None, "province"), org("hosp-a", "prov"), org("hosp-b", "prov")):
             client.put(f"/fhir/R4/Organization/{o['id']}", json=o, headers=dev)
-        theirs = [client.post("/fhir/R4/Patient", headers=dev, json={
-            "resourceType": "Patient", "managingOrganization": {"reference": "Organization/hosp-b"}}).json()["id"]
-            for _ in range(5)]
+        theirs = [
+            client.post(
+                "/fhir/R4/Patient",
+                headers=dev,
+                json={
+                    "resourceType": "Patient",
+                    "managingOrganization": {"reference": "Organization/hosp-b"},
+                },
+            ).json()["id"]
+            for _ in range(5)
+        ]
         doctor = sign_in(client, "dr.nosy", ["clinician"], "hosp-a")
         auditor = sign_in(client, "auditor", ["security-auditor"], "prov")
         started = 0.0

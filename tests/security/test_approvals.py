@@ -27,17 +27,30 @@ from regionkit import Region
 P = PurposeOfUse
 SYSTEM = system_context()
 PROVINCE = "adm-330000"
-SPEC = {"resource_types": ["Encounter", "Condition", "Observation"], "quasi_identifiers": ["age", "gender"],
-        "k": 2, "max_suppression": 0.2}
+SPEC = {
+    "resource_types": ["Encounter", "Condition", "Observation"],
+    "quasi_identifiers": ["age", "gender"],
+    "k": 2,
+    "max_suppression": 0.2,
+}
 
 
 def consent(pid: str, kind: str, purpose: str) -> dict[str, Any]:
-    return {"resourceType": "Consent", "status": "active",
-            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
-            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-            "patient": {"reference": f"Patient/{pid}"},
-            "provision": {"type": kind, "purpose": [{"system": "https://healthbrain.dev/fhir/CodeSystem/purpose-of-use",
-                                                     "code": purpose}]}}
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{pid}"},
+        "provision": {
+            "type": kind,
+            "purpose": [
+                {"system": "https://healthbrain.dev/fhir/CodeSystem/purpose-of-use", "code": purpose}
+            ],
+        },
+    }
 
 
 class Flow:
@@ -97,7 +110,11 @@ def test_three_approvals_then_an_export_of_consented_patients_only(flow: Flow, r
         flow.approvals.decide(flow.admin_b, request.id, True, "ok")  # another institution's admin
     flow.approve_all(request.id)
     approved = flow.approvals.get(flow.scientist, request.id)
-    assert approved.status == "approved" and [d.approver for d in approved.decisions] == ["admin-a", "officer-1", "prov-1"]
+    assert approved.status == "approved" and [d.approver for d in approved.decisions] == [
+        "admin-a",
+        "officer-1",
+        "prov-1",
+    ]
     colleague = region.ctx({"data-scientist"}, region.hospital_a, P.RESEARCH, principal="sci-2")
     with pytest.raises(NotFound):
         flow.exporter.run(colleague, request.id, flow.source)  # only the requester (and overseers) see it
@@ -120,7 +137,9 @@ def test_three_approvals_then_an_export_of_consented_patients_only(flow: Flow, r
     assert flow.approvals.get(flow.scientist, request.id).status == "exported"
 
 
-def test_every_step_is_audited_and_the_export_reads_under_its_own_principal(flow: Flow, region: Region) -> None:
+def test_every_step_is_audited_and_the_export_reads_under_its_own_principal(
+    flow: Flow, region: Region
+) -> None:
     request = flow.approvals.submit(flow.scientist, P.RESEARCH, "糖尿病足溃疡的危险因素分析", SPEC)
     with pytest.raises(Forbidden):
         flow.approvals.decide(flow.supervisor, request.id, True, "ok")
@@ -138,33 +157,50 @@ def test_every_step_is_audited_and_the_export_reads_under_its_own_principal(flow
         ("data-use.export", "success", "sci-1"),
     ]
     reads = search_audit(region.engine, AuditQuery(principal=f"deid-export:{request.id}", count=1000))
-    assert reads and {r["purpose"] for r in reads} == {"HRESCH"} and {r["action"] for r in reads} == {"search"}
+    assert (
+        reads and {r["purpose"] for r in reads} == {"HRESCH"} and {r["action"] for r in reads} == {"search"}
+    )
 
 
 def test_rejection_ends_a_request_and_no_one_approves_twice_or_their_own(flow: Flow, region: Region) -> None:
     request = flow.approvals.submit(flow.scientist, P.MODEL_TRAINING, "训练门诊分诊模型（脱敏数据）", SPEC)
-    both = region.ctx({"institution-admin", "regional-officer"}, region.hospital_a, P.OPERATIONS, principal="admin-a")
+    both = region.ctx(
+        {"institution-admin", "regional-officer"}, region.hospital_a, P.OPERATIONS, principal="admin-a"
+    )
     flow.approvals.decide(both, request.id, True, "同意")
     with pytest.raises(Forbidden):  # the same person cannot also decide the next level
-        flow.approvals.decide(region.ctx({"regional-officer"}, flow.officer.principal.organization, P.OPERATIONS,
-                                         principal="admin-a"), request.id, True, "同意")
+        flow.approvals.decide(
+            region.ctx(
+                {"regional-officer"}, flow.officer.principal.organization, P.OPERATIONS, principal="admin-a"
+            ),
+            request.id,
+            True,
+            "同意",
+        )
     rejected = flow.approvals.decide(flow.officer, request.id, False, "数据范围过大")
     assert rejected.status == "rejected" and rejected.level == 1
     with pytest.raises(Conflict):
         flow.approvals.decide(flow.supervisor, request.id, True, "同意")
     with pytest.raises(Conflict):
         flow.exporter.run(flow.scientist, request.id, flow.source)
-    selfish = region.ctx({"data-scientist", "institution-admin"}, region.hospital_a, P.RESEARCH, principal="sci-9")
+    selfish = region.ctx(
+        {"data-scientist", "institution-admin"}, region.hospital_a, P.RESEARCH, principal="sci-9"
+    )
     mine = flow.approvals.submit(selfish, P.RESEARCH, "自己提交自己审批的请求", SPEC)
     with pytest.raises(Forbidden):
         flow.approvals.decide(selfish, mine.id, True, "同意")
 
 
-def test_requests_are_seen_by_their_requester_approvers_above_and_auditors(flow: Flow, region: Region) -> None:
+def test_requests_are_seen_by_their_requester_approvers_above_and_auditors(
+    flow: Flow, region: Region
+) -> None:
     request = flow.approvals.submit(flow.scientist, P.RESEARCH, "慢阻肺急性加重的季节性研究", SPEC)
     for ctx in (flow.scientist, flow.admin_a, flow.officer, flow.supervisor, flow.auditor):
         assert flow.approvals.get(ctx, request.id).id == request.id
-    for ctx in (flow.admin_b, region.ctx({"data-scientist"}, region.hospital_b, P.RESEARCH, principal="sci-b")):
+    for ctx in (
+        flow.admin_b,
+        region.ctx({"data-scientist"}, region.hospital_b, P.RESEARCH, principal="sci-b"),
+    ):
         with pytest.raises(NotFound):
             flow.approvals.get(ctx, request.id)
         assert request.id not in {r.id for r in flow.approvals.list_requests(ctx)}
@@ -176,9 +212,13 @@ def test_bad_requests_are_refused_with_reasons(flow: Flow, region: Region) -> No
         flow.approvals.submit(flow.scientist, P.TREATMENT, "short", SPEC)
     assert {i.expression for i in err.value.issues} == {"purpose", "description"}
     with pytest.raises(InvalidInput):
-        flow.approvals.submit(flow.scientist, P.CROSS_BORDER, "跨境多中心临床试验数据传输", SPEC)  # no destination
+        flow.approvals.submit(
+            flow.scientist, P.CROSS_BORDER, "跨境多中心临床试验数据传输", SPEC
+        )  # no destination
     with pytest.raises(InvalidInput):
-        flow.approvals.submit(flow.scientist, P.RESEARCH, "范围超出本省的研究请求", {**SPEC, "scope": ["adm-110000"]})
+        flow.approvals.submit(
+            flow.scientist, P.RESEARCH, "范围超出本省的研究请求", {**SPEC, "scope": ["adm-110000"]}
+        )
     clinician_b = region.ctx({"nurse"}, region.hospital_b, P.RESEARCH, principal="nurse-b")
     with pytest.raises(Forbidden):
         flow.approvals.submit(clinician_b, P.RESEARCH, "护士无权提交数据使用申请", SPEC)
@@ -190,9 +230,18 @@ PASSWORD = "Correct-Horse-7"
 
 
 def org(oid: str, level: str | None, parent: str | None) -> dict[str, Any]:
-    coding = ([{"system": "https://healthbrain.dev/fhir/CodeSystem/admin-level", "code": level}] if level
-              else [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}])
-    res: dict[str, Any] = {"resourceType": "Organization", "id": oid, "name": oid, "active": True, "type": [{"coding": coding}]}
+    coding = (
+        [{"system": "https://healthbrain.dev/fhir/CodeSystem/admin-level", "code": level}]
+        if level
+        else [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]
+    )
+    res: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": oid,
+        "name": oid,
+        "active": True,
+        "type": [{"coding": coding}],
+    }
     if parent:
         res["partOf"] = {"reference": f"Organization/{parent}"}
     return res
@@ -213,27 +262,51 @@ def test_the_workflow_over_http(db_url: str, tmp_path: Path) -> None:
     settings = Settings(database_url=db_url, export_dir=str(tmp_path / "export"))
     with TestClient(create_app(settings)) as client:
         dev = {"Authorization": "Bearer dev-token"}
-        for o in (org("prov", "province", None), org("city", "city", "prov"), org("county", "county", "city"),
-                  org("hosp", None, "county")):
-            assert client.put(f"/fhir/R4/Organization/{o['id']}", json=o, headers=dev).status_code in (200, 201)
+        for o in (
+            org("prov", "province", None),
+            org("city", "city", "prov"),
+            org("county", "county", "city"),
+            org("hosp", None, "county"),
+        ):
+            assert client.put(f"/fhir/R4/Organization/{o['id']}", json=o, headers=dev).status_code in (
+                200,
+                201,
+            )
         for i in range(6):
-            patient = {"resourceType": "Patient", "gender": "female", "birthDate": "1970-05-0" + str(i + 1),
-                       "name": [{"text": f"王芳{i}"}], "managingOrganization": {"reference": "Organization/hosp"}}
+            patient = {
+                "resourceType": "Patient",
+                "gender": "female",
+                "birthDate": "1970-05-0" + str(i + 1),
+                "name": [{"text": f"王芳{i}"}],
+                "managingOrganization": {"reference": "Organization/hosp"},
+            }
             pid = client.post("/fhir/R4/Patient", json=patient, headers=dev).json()["id"]
-            assert client.post("/api/v1/security/consents", json={"patient": pid, "purpose": "HRESCH"},
-                               headers=dev).status_code == 201
+            assert (
+                client.post(
+                    "/api/v1/security/consents", json={"patient": pid, "purpose": "HRESCH"}, headers=dev
+                ).status_code
+                == 201
+            )
         sci = sign_in(client, "sci", ["data-scientist"], "hosp")
         body = {"purpose": "HRESCH", "description": "女性骨质疏松的流行病学研究", "spec": {**SPEC, "k": 3}}
         r = client.post(f"{API}/requests", json=body, headers=sci)
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
-        assert r.json()["status_text"] == "待机构审批" and r.json()["next_approver_role"] == "institution-admin"
+        assert (
+            r.json()["status_text"] == "待机构审批" and r.json()["next_approver_role"] == "institution-admin"
+        )
         assert client.post(f"{API}/requests", json={**body, "spec": {"k": 0}}, headers=sci).status_code == 400
         assert client.post(f"{API}/requests/{rid}/$export", headers=sci).status_code == 409
-        for user, roles, where in (("adm", ["institution-admin"], "hosp"), ("off", ["regional-officer"], "county"),
-                                   ("sup", ["provincial-supervisor"], "prov")):
-            r = client.post(f"{API}/requests/{rid}/decisions", json={"decision": "approve", "reason": "同意"},
-                            headers=sign_in(client, user, roles, where))
+        for user, roles, where in (
+            ("adm", ["institution-admin"], "hosp"),
+            ("off", ["regional-officer"], "county"),
+            ("sup", ["provincial-supervisor"], "prov"),
+        ):
+            r = client.post(
+                f"{API}/requests/{rid}/decisions",
+                json={"decision": "approve", "reason": "同意"},
+                headers=sign_in(client, user, roles, where),
+            )
             assert r.status_code == 200, r.text
         assert r.json()["status"] == "approved"
         r = client.post(f"{API}/requests/{rid}/$export", headers=sci)
@@ -246,4 +319,7 @@ def test_the_workflow_over_http(db_url: str, tmp_path: Path) -> None:
         assert f.status_code == 200 and "王芳" not in f.text and len(f.text.splitlines()) == 6
         other = sign_in(client, "sci2", ["data-scientist"], "hosp")
         assert client.get(f"{API}/requests/{rid}", headers=other).status_code == 404
-        assert client.get(f"{API}/requests/{rid}/exports/{run['id']}/Patient.ndjson", headers=other).status_code == 404
+        assert (
+            client.get(f"{API}/requests/{rid}/exports/{run['id']}/Patient.ndjson", headers=other).status_code
+            == 404
+        )

@@ -27,7 +27,9 @@ CLINICIAN = RequestContext(
 
 
 @pytest.fixture(params=["sha256", "sm3"])
-def chain(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[Engine, FhirRepository, SecurityServices]]:
+def chain(
+    request: pytest.FixtureRequest, db_url: str
+) -> Iterator[tuple[Engine, FhirRepository, SecurityServices]]:
     engine = create_db_engine(db_url)
     settings = SecuritySettings(audit_hash=request.param, audit_checkpoint_every=5)
     security = SecurityServices.build(engine, settings)
@@ -37,8 +39,10 @@ def chain(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[Engine,
 
 
 def fill(repo: FhirRepository, security: SecurityServices, n: int = 12) -> str:
-    pid = repo.create(system_context(), {"resourceType": "Patient", "managingOrganization":
-                                         {"reference": "Organization/hosp-a"}}).version.id
+    pid = repo.create(
+        system_context(),
+        {"resourceType": "Patient", "managingOrganization": {"reference": "Organization/hosp-a"}},
+    ).version.id
     for _ in range(n):
         repo.read(CLINICIAN, "Patient", pid)
     with pytest.raises(NotFound):
@@ -98,8 +102,13 @@ def test_an_inserted_row_is_found(chain: Any) -> None:
     with engine.begin() as conn:
         last = conn.execute(select(t.audit).order_by(t.audit.c.seq.desc()).limit(1)).first()
         assert last is not None
-        forged = {**last._mapping, "seq": last.seq + 1, "prev_hash": last.hash, "principal": "intruder",
-                  "hash": "f" * 64}
+        forged = {
+            **last._mapping,
+            "seq": last.seq + 1,
+            "prev_hash": last.hash,
+            "principal": "intruder",
+            "hash": "f" * 64,
+        }
         conn.execute(insert(t.audit).values(**forged))
     problems = security.verify_audit().problems
     assert [(p.seq, p.kind) for p in problems] == [(last.seq + 1, "edited")]

@@ -77,7 +77,9 @@ def test_the_patient_keeps_only_its_generalised_quasi_identifiers() -> None:
     p = next(p for p in of_type("Patient") if p.get("address") and id_card_number(p))
     q = quasi_values(p)
     assert q.id_area == id_card_number(p)[:6] and q.region is not None and q.birth_year is not None
-    banded = deidentify_patient(p, {"age_band": (40, 44), "region": q.region[:2], "id_area": q.id_area[:4]}, KEY)
+    banded = deidentify_patient(
+        p, {"age_band": (40, 44), "region": q.region[:2], "id_area": q.id_area[:4]}, KEY
+    )
     assert set(banded) <= {"resourceType", "id", "meta", "address", "extension"}
     assert banded["address"] == [{"use": "home", "state": q.region[0], "city": q.region[1], "country": "CN"}]
     urls = {e["url"] for e in banded["extension"]}
@@ -87,7 +89,11 @@ def test_the_patient_keeps_only_its_generalised_quasi_identifiers() -> None:
 def test_pseudonyms_are_stable_per_key_and_references_stay_consistent() -> None:
     encounter = of_type("Encounter")[0]
     patient = next(p for p in of_type("Patient") if p["id"] == patient_of(encounter))
-    observation = next(o for o in of_type("Observation") if o.get("encounter", {}).get("reference") == f"Encounter/{encounter['id']}")
+    observation = next(
+        o
+        for o in of_type("Observation")
+        if o.get("encounter", {}).get("reference") == f"Encounter/{encounter['id']}"
+    )
     e1 = deidentify_resource(encounter, patient["id"], KEY)
     o1 = deidentify_resource(observation, patient["id"], KEY)
     p1 = deidentify_patient(patient, {}, KEY)
@@ -146,8 +152,13 @@ def released_classes(patients: list[dict[str, Any]]) -> Counter[str]:
 @pytest.mark.parametrize("k", [2, 5, 11])
 def test_released_patients_are_k_anonymous_within_the_suppression_budget(k: int) -> None:
     patients = of_type("Patient")
-    result = anonymize([quasi_values(p) for p in patients], ("age", "gender", "region"), k=k,
-                       max_suppression=0.05, reference_year=2026)
+    result = anonymize(
+        [quasi_values(p) for p in patients],
+        ("age", "gender", "region"),
+        k=k,
+        max_suppression=0.05,
+        reference_year=2026,
+    )
     out = [deidentify_patient(patients[i], frag, KEY) for i, frag in result.released.items()]
     classes = released_classes(out)
     assert min(classes.values()) >= k
@@ -170,33 +181,61 @@ def test_a_larger_k_costs_precision_or_records() -> None:
 
 def test_undeclared_quasi_identifiers_are_not_released_and_too_few_records_release_nothing() -> None:
     patients = of_type("Patient")
-    result = anonymize([quasi_values(p) for p in patients], ("gender",), k=5, max_suppression=0.0, reference_year=2026)
+    result = anonymize(
+        [quasi_values(p) for p in patients], ("gender",), k=5, max_suppression=0.0, reference_year=2026
+    )
     out = deidentify_patient(patients[0], result.released[0], KEY)
     assert "birthDate" not in out and "address" not in out and "extension" not in out and out.get("gender")
-    tiny = anonymize([quasi_values(p) for p in patients[:3]], ("age",), k=5, max_suppression=0.1, reference_year=2026)
+    tiny = anonymize(
+        [quasi_values(p) for p in patients[:3]], ("age",), k=5, max_suppression=0.1, reference_year=2026
+    )
     assert tiny.released == {} and len(tiny.suppressed) == 3 and tiny.report.released == 0
 
 
 def test_bad_specifications_list_every_problem() -> None:
     with pytest.raises(InvalidInput) as err:
-        parse_spec({"k": 1, "quasi_identifiers": ["age", "名字"], "resource_types": ["Patient", "Binary"],
-                    "colour": "red", "max_suppression": 0.9})
+        parse_spec(
+            {
+                "k": 1,
+                "quasi_identifiers": ["age", "名字"],
+                "resource_types": ["Patient", "Binary"],
+                "colour": "red",
+                "max_suppression": 0.9,
+            }
+        )
     paths = [i.expression for i in err.value.issues]
-    assert {"spec.k", "spec.quasi_identifiers", "spec.resource_types", "spec.colour", "spec.max_suppression"} <= set(paths)
+    assert {
+        "spec.k",
+        "spec.quasi_identifiers",
+        "spec.resource_types",
+        "spec.colour",
+        "spec.max_suppression",
+    } <= set(paths)
     with pytest.raises(InvalidInput):
         parse_spec({}, cross_border=True)  # no destination
     assert parse_spec({"destination": "SG"}, cross_border=True).destination == "SG"
 
 
-def consent(pid: str, kind: str, purpose: str, *, actors: tuple[str, ...] = (), status: str = "active",
-            period: dict[str, str] | None = None) -> dict[str, Any]:
+def consent(
+    pid: str,
+    kind: str,
+    purpose: str,
+    *,
+    actors: tuple[str, ...] = (),
+    status: str = "active",
+    period: dict[str, str] | None = None,
+) -> dict[str, Any]:
     provision: dict[str, Any] = {"type": kind, "purpose": [{"code": purpose}]}
     if actors:
         provision["actor"] = [{"reference": {"reference": f"Organization/{a}"}} for a in actors]
     if period:
         provision["period"] = period
-    return {"resourceType": "Consent", "status": status, "patient": {"reference": f"Patient/{pid}"},
-            "provision": provision}
+    return {
+        "resourceType": "Consent",
+        "status": status,
+        "patient": {"reference": f"Patient/{pid}"},
+        "provision": provision,
+    }
 
 
 def test_only_active_current_permits_for_the_purpose_count_and_a_deny_wins() -> None:
@@ -205,7 +244,8 @@ def test_only_active_current_permits_for_the_purpose_count_and_a_deny_wins() -> 
         consent("a", "permit", "HRESCH"),
         consent("b", "permit", "MLTRAINING"),  # another purpose
         consent("c", "permit", "HRESCH", status="inactive"),  # revoked
-        consent("d", "permit", "HRESCH"), consent("d", "deny", "HRESCH"),  # refused later
+        consent("d", "permit", "HRESCH"),
+        consent("d", "deny", "HRESCH"),  # refused later
         consent("e", "permit", "HRESCH", period={"end": "2026-01-01"}),  # expired
         consent("f", "permit", "HRESCH", period={"start": "2026-01-01", "end": "2027-01-01"}),
         consent("g", "permit", "HRESCH", actors=("other-institute",)),  # for someone else

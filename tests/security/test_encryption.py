@@ -26,14 +26,23 @@ PATIENT: dict[str, Any] = {
     ],
     "name": [{"use": "official", "text": "欧阳娜娜", "family": "欧阳", "given": ["娜娜"]}],
     "telecom": [{"system": "phone", "value": PHONE, "use": "mobile"}],
-    "address": [{"text": "浙江省衢州市柯城区人民路24号", "line": ["人民路24号"], "city": "衢州市", "district": "柯城区"}],
+    "address": [
+        {
+            "text": "浙江省衢州市柯城区人民路24号",
+            "line": ["人民路24号"],
+            "city": "衢州市",
+            "district": "柯城区",
+        }
+    ],
     "gender": "female",
     "birthDate": "2014-04-15",
 }
 
 
 @pytest.fixture(params=["aes-256-gcm", "sm4-gcm"])
-def sealed(request: pytest.FixtureRequest, db_url: str) -> Iterator[tuple[Engine, FhirRepository, SecurityServices]]:
+def sealed(
+    request: pytest.FixtureRequest, db_url: str
+) -> Iterator[tuple[Engine, FhirRepository, SecurityServices]]:
     engine = create_db_engine(db_url)
     security = SecurityServices.build(engine, SecuritySettings(cipher=request.param))
     yield engine, FhirRepository(engine, **security.repository_options()), security
@@ -60,7 +69,11 @@ def test_nothing_identifying_is_stored_in_the_clear(sealed: Any) -> None:
         assert secret not in stored
     assert "MRN-0001" in stored and "柯城区" in stored  # local ids and district stay searchable in the clear
     back = repo.read(CTX, "Patient", pid).resource
-    assert back is not None and back["identifier"][0]["value"] == ID_CARD and back["name"][0]["text"] == "欧阳娜娜"
+    assert (
+        back is not None
+        and back["identifier"][0]["value"] == ID_CARD
+        and back["name"][0]["text"] == "欧阳娜娜"
+    )
     versions = run_history(repo, CTX, "Patient", pid, []).versions
     assert all(ID_CARD in (v.content or "") for v in versions)
 
@@ -68,9 +81,16 @@ def test_nothing_identifying_is_stored_in_the_clear(sealed: Any) -> None:
 def test_exact_prefix_and_contains_searches_still_work(sealed: Any) -> None:
     _, repo, _ = sealed
     pid = repo.create(CTX, PATIENT).version.id
-    repo.create(CTX, {**PATIENT, "identifier": [{"system": "urn:oid:2.16.156.10011.1.1", "value": "1" * 18}],
-                      "name": [{"family": "张", "given": ["伟"]}], "telecom": [],
-                      "address": [{"line": ["解放路1号"], "city": "丽水市"}]})
+    repo.create(
+        CTX,
+        {
+            **PATIENT,
+            "identifier": [{"system": "urn:oid:2.16.156.10011.1.1", "value": "1" * 18}],
+            "name": [{"family": "张", "given": ["伟"]}],
+            "telecom": [],
+            "address": [{"line": ["解放路1号"], "city": "丽水市"}],
+        },
+    )
     probes = [
         [("identifier", f"urn:oid:2.16.156.10011.1.1|{ID_CARD}")],
         [("identifier", ID_CARD)],

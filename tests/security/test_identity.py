@@ -31,7 +31,10 @@ class Clock:
 def services(db_url: str) -> Iterator[tuple[SecurityServices, Clock]]:
     engine = create_db_engine(db_url)
     clock = Clock()
-    yield SecurityServices.build(engine, SecuritySettings(max_failed_logins=3, lockout_seconds=600), clock), clock
+    yield (
+        SecurityServices.build(engine, SecuritySettings(max_failed_logins=3, lockout_seconds=600), clock),
+        clock,
+    )
     engine.dispose()
 
 
@@ -95,14 +98,31 @@ def forge(token: str, **changes: Any) -> str:
 
 def test_tampered_expired_foreign_and_unsigned_tokens_are_refused(services: Any) -> None:
     sec, clock = services
-    cid, secret = sec.identity.create_client("LIS", "hosp-a", ["institution-system"], ["system/Observation.write"])
+    cid, secret = sec.identity.create_client(
+        "LIS", "hosp-a", ["institution-system"], ["system/Observation.write"]
+    )
     token = sec.identity.client_grant(cid, secret, None).access_token
     assert sec.tokens.verify(token)["kind"] == "client"
     refused = [
         forge(token, roles=["system"]),  # a changed claim breaks the signature
-        jwt.encode({"sub": cid, "sid": "x", "aud": "healthbrain", "iss": "https://healthbrain.local", "iat": 1,
-                    "exp": 9999999999}, key="", algorithm="none"),
-        jwt.encode({"sub": cid, "sid": "x", "exp": 9999999999}, "a-guessed-secret-of-thirty-two-bytes!", algorithm="HS256", headers={"kid": "k"}),
+        jwt.encode(
+            {
+                "sub": cid,
+                "sid": "x",
+                "aud": "healthbrain",
+                "iss": "https://healthbrain.local",
+                "iat": 1,
+                "exp": 9999999999,
+            },
+            key="",
+            algorithm="none",
+        ),
+        jwt.encode(
+            {"sub": cid, "sid": "x", "exp": 9999999999},
+            "a-guessed-secret-of-thirty-two-bytes!",
+            algorithm="HS256",
+            headers={"kid": "k"},
+        ),
         "not.a.token",
     ]
     for bad in refused:
@@ -121,7 +141,9 @@ def test_tampered_expired_foreign_and_unsigned_tokens_are_refused(services: Any)
 def test_refresh_rotates_and_a_replayed_refresh_token_ends_the_session(services: Any) -> None:
     sec, clock = services
     secret = sec.identity.create_user("dr.zhao", PASSWORD, ["clinician"], "hosp-a").totp_secret
-    issued = sec.identity.password_grant("dr.zhao", PASSWORD, totp(secret, clock.now), "user/Observation.read")
+    issued = sec.identity.password_grant(
+        "dr.zhao", PASSWORD, totp(secret, clock.now), "user/Observation.read"
+    )
     assert issued.scope == "user/Observation.read"
     renewed = sec.tokens.refresh(issued.refresh_token, sec.identity.principal_of)
     assert renewed.refresh_token != issued.refresh_token

@@ -25,7 +25,9 @@ SYSTEM = system_context()
 
 
 def patients_of(region: Region, org: str) -> list[dict[str, Any]]:
-    found = run_search(region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "500")])
+    found = run_search(
+        region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "500")]
+    )
     return found.matches
 
 
@@ -46,7 +48,9 @@ def stored_types(region: Region) -> list[str]:
         return sorted(region.repo.store.type_counts(conn))
 
 
-def test_every_type_searches_show_nothing_of_b(region: Region, b_patients: set[str], stored_types: list[str]) -> None:
+def test_every_type_searches_show_nothing_of_b(
+    region: Region, b_patients: set[str], stored_types: list[str]
+) -> None:
     ctx = region.ctx({"clinician"}, region.hospital_a)
     seen_any = False
     for rt in stored_types:
@@ -62,7 +66,9 @@ def test_every_type_searches_show_nothing_of_b(region: Region, b_patients: set[s
     assert seen_any, "the clinician must see their own institution's records"
 
 
-def test_reads_and_version_reads_of_b_are_not_found(region: Region, b_patients: set[str], stored_types: list[str]) -> None:
+def test_reads_and_version_reads_of_b_are_not_found(
+    region: Region, b_patients: set[str], stored_types: list[str]
+) -> None:
     ctx = region.ctx({"clinician"}, region.hospital_a)
     pid = sorted(b_patients)[0]
     for rt in stored_types:
@@ -112,14 +118,23 @@ def test_conditional_references_do_not_resolve_to_b(region: Region, b_patients: 
         ident = next(i for i in patient["identifier"] if i["system"] == "urn:oid:2.16.156.10011.1.1")
         refs.append(f"Patient?identifier={ident['system']}|{ident['value']}")
     entries = [
-        {"fullUrl": f"urn:uuid:{n}", "request": {"method": "POST", "url": "Observation"},
-         "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
-                      "subject": {"reference": ref}}}
+        {
+            "fullUrl": f"urn:uuid:{n}",
+            "request": {"method": "POST", "url": "Observation"},
+            "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "probe"},
+                "subject": {"reference": ref},
+            },
+        }
         for n, ref in enumerate(refs)
     ]
     before = run_search(region.repo, SYSTEM, "Observation", [("_summary", "count")]).total
     with pytest.raises(PreconditionFailed) as err:
-        process_transaction(region.repo, ctx, {"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        process_transaction(
+            region.repo, ctx, {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        )
     assert "no Patient" in str(err.value.issues[0].diagnostics)
     assert run_search(region.repo, SYSTEM, "Observation", [("_summary", "count")]).total == before
     # the platform itself does find them (the same resident may be registered at several places)
@@ -168,7 +183,9 @@ def test_history_everything_and_export(region: Region, b_patients: set[str], tmp
     for res in run_everything(region.repo, ctx, mine, []):
         assert not (patient_refs(region, res) & b_patients)
     exports = ExportService(region.repo, tmp_path / "x", "http://test")
-    manifest = exports.export_to_dir(ctx, "patient", tmp_path / "out", params=[("_type", "Patient,Observation")])
+    manifest = exports.export_to_dir(
+        ctx, "patient", tmp_path / "out", params=[("_type", "Patient,Observation")]
+    )
     for item in manifest["output"]:
         for line in (tmp_path / "out" / Path(item["url"]).name).read_bytes().splitlines():
             assert not (patient_refs(region, orjson.loads(line)) & b_patients)

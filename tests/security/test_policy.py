@@ -19,7 +19,9 @@ P = PurposeOfUse
 
 
 def first_patient(region: Region, org: str, skip: int = 0) -> dict[str, Any]:
-    found = run_search(region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "50")])
+    found = run_search(
+        region.repo, SYSTEM, "Patient", [("organization", f"Organization/{org}"), ("_count", "50")]
+    )
     return found.matches[skip]
 
 
@@ -54,18 +56,30 @@ def consent(pid: str, kind: str, purpose: str, org: str | None, status: str = "a
     if org:
         provision["actor"] = [
             {
-                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                     "code": "IRCP"}]},
+                "role": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            "code": "IRCP",
+                        }
+                    ]
+                },
                 "reference": {"reference": f"Organization/{org}"},
             }
         ]
     return {
         "resourceType": "Consent",
         "status": status,
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "scope": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+            ]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": f"Patient/{pid}"},
-        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "policyRule": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]
+        },
         "provision": provision,
     }
 
@@ -136,7 +150,9 @@ def test_break_glass_needs_reason_emergency_and_expires(region: Region) -> None:
 
         from healthbrain.security import tables as t
 
-        alerts = conn.execute(select(t.anomaly.c.rule, t.anomaly.c.severity).where(t.anomaly.c.principal == "dr-bg")).all()
+        alerts = conn.execute(
+            select(t.anomaly.c.rule, t.anomaly.c.severity).where(t.anomaly.c.principal == "dr-bg")
+        ).all()
     assert [(r.rule, r.severity) for r in alerts] == [("break-glass", "high")]
 
 
@@ -155,7 +171,9 @@ def test_sensitive_diagnoses_are_labelled_and_hidden_from_uncleared_roles(region
     assert region.repo.read(clinician, "Condition", stored.id).resource is not None
     with pytest.raises(NotFound):
         region.repo.read(nurse, "Condition", stored.id)
-    ids = {c["id"] for c in run_search(region.repo, nurse, "Condition", [("subject", f"Patient/{pid}")]).matches}
+    ids = {
+        c["id"] for c in run_search(region.repo, nurse, "Condition", [("subject", f"Patient/{pid}")]).matches
+    }
     assert stored.id not in ids
     assert run_search(region.repo, nurse, "Condition", [("code", "B20.0"), ("_summary", "count")]).total == 0
 
@@ -193,8 +211,11 @@ def test_writes_follow_role_and_relationship(region: Region) -> None:
     with pytest.raises(Forbidden):
         region.repo.create(a, {**note, "subject": {"reference": f"Patient/{theirs}"}})
     nurse = region.ctx({"nurse"}, region.hospital_a)
-    diagnosis = {"resourceType": "Condition", "subject": {"reference": f"Patient/{mine}"},
-                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]}}
+    diagnosis = {
+        "resourceType": "Condition",
+        "subject": {"reference": f"Patient/{mine}"},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]},
+    }
     with pytest.raises(Forbidden):
         region.repo.create(nurse, diagnosis)
     newborn = {"resourceType": "Patient", "name": [{"family": "王", "given": ["小"]}]}
@@ -210,10 +231,19 @@ def test_writes_follow_role_and_relationship(region: Region) -> None:
 
 def test_scopes_narrow_what_a_token_may_do(region: Region) -> None:
     mine = first_patient(region, region.hospital_a)["id"]
-    observations_only = region.ctx({"clinician"}, region.hospital_a, scopes=frozenset({"user/Observation.read"}))
+    observations_only = region.ctx(
+        {"clinician"}, region.hospital_a, scopes=frozenset({"user/Observation.read"})
+    )
     run_search(region.repo, observations_only, "Observation", [("subject", f"Patient/{mine}")])
     with pytest.raises(Forbidden):
         run_search(region.repo, observations_only, "Patient", [])
     with pytest.raises(Forbidden):
-        region.repo.create(observations_only, {"resourceType": "Observation", "status": "final",
-                                                "code": {"text": "x"}, "subject": {"reference": f"Patient/{mine}"}})
+        region.repo.create(
+            observations_only,
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "x"},
+                "subject": {"reference": f"Patient/{mine}"},
+            },
+        )

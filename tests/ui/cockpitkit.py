@@ -284,7 +284,9 @@ def prepare(app: Any, base: str, resources: list[dict[str, Any]], truth: dict[st
         bundle = {
             "resourceType": "Bundle",
             "type": "batch",
-            "entry": [{"resource": c, "request": {"method": "PUT", "url": f"Condition/{c['id']}"}} for c in cluster],
+            "entry": [
+                {"resource": c, "request": {"method": "PUT", "url": f"Condition/{c['id']}"}} for c in cluster
+            ],
         }
         assert api.post("/fhir/R4", json=bundle).status_code == 200
         dup = possible_duplicate(resources, picked["hospital"])

@@ -28,9 +28,7 @@ def landing(request: Request, state: StateDep, lang: str | None = None) -> HTMLR
     _ = translations(language).gettext
     with state.repo.engine.connect() as conn:
         counts = state.repo.store.type_counts(conn)
-    rows = "\n".join(
-        f"<tr><td>{html.escape(t)}</td><td>{n:,}</td></tr>" for t, n in sorted(counts.items())
-    )
+    rows = "\n".join(f"<tr><td>{html.escape(t)}</td><td>{n:,}</td></tr>" for t, n in sorted(counts.items()))
     header = f"<code>{html.escape('Authorization: Bearer <token>')}</code>"
     page = _template("landing.html").substitute(
         html_lang="zh-CN" if language == "zh_CN" else "en",

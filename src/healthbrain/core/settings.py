@@ -82,8 +82,19 @@ class SecuritySettings(BaseModel):
     anomaly: AnomalySettings = AnomalySettings()
     # roles that must sign in with a second factor (any role that can read identified data)
     mfa_roles: frozenset[str] = frozenset(
-        {"clinician", "nurse", "pharmacist", "cdc-officer", "insurance-auditor", "regional-officer",
-         "provincial-supervisor", "security-auditor", "platform-admin", "institution-admin", "index-steward"}
+        {
+            "clinician",
+            "nurse",
+            "pharmacist",
+            "cdc-officer",
+            "insurance-auditor",
+            "regional-officer",
+            "provincial-supervisor",
+            "security-auditor",
+            "platform-admin",
+            "institution-admin",
+            "index-steward",
+        }
     )
 
 

@@ -256,12 +256,8 @@ def _cut(value: str | None, limit: int) -> str | None:
 
 
 def _dedupe(rows: IndexRows) -> None:
-    rows.tokens = list(
-        dict.fromkeys((p, _cut(s, _CODE_MAX), _cut(c, _CODE_MAX)) for p, s, c in rows.tokens)
-    )
-    rows.strings = list(
-        dict.fromkeys((p, n[:_TEXT_MAX], e[:_TEXT_MAX]) for p, n, e in rows.strings)
-    )
+    rows.tokens = list(dict.fromkeys((p, _cut(s, _CODE_MAX), _cut(c, _CODE_MAX)) for p, s, c in rows.tokens))
+    rows.strings = list(dict.fromkeys((p, n[:_TEXT_MAX], e[:_TEXT_MAX]) for p, n, e in rows.strings))
     rows.dates = list(dict.fromkeys(rows.dates))
     rows.references = list(
         dict.fromkeys(
@@ -276,8 +272,16 @@ def _dedupe(rows: IndexRows) -> None:
     rows.uris = list(dict.fromkeys((p, u[:_TEXT_MAX]) for p, u in rows.uris))
     rows.composites = list(
         dict.fromkeys(
-            (p, _cut(s1, _CODE_MAX), _cut(c1, _CODE_MAX), _cut(s2, _CODE_MAX), _cut(c2, _CODE_MAX), lo, hi,
-             _cut(text, _TEXT_MAX))
+            (
+                p,
+                _cut(s1, _CODE_MAX),
+                _cut(c1, _CODE_MAX),
+                _cut(s2, _CODE_MAX),
+                _cut(c2, _CODE_MAX),
+                lo,
+                hi,
+                _cut(text, _TEXT_MAX),
+            )
             for p, s1, c1, s2, c2, lo, hi, text in rows.composites
         )
     )

@@ -112,9 +112,7 @@ def _graph(
 def _held_closure(
     entries: list[dict[str, Any]], seeds: set[int], refs: list[set[int]], ext: list[set[str]]
 ) -> tuple[set[int], list[set[int]]]:
-    deps = [
-        {j for j in refs[i] if not (i in refs[j] and _pinnable(entries[j]))} for i in range(len(entries))
-    ]
+    deps = [{j for j in refs[i] if not (i in refs[j] and _pinnable(entries[j]))} for i in range(len(entries))]
     held = set(seeds) | {i for i in range(len(entries)) if ext[i]}
     changed = True
     while changed:

@@ -232,4 +232,3 @@ class QuarantineScreen:
             screening.records.append(
                 record_row(key, 1, h.resource_type, institution, feed, now, ev, quarantined=True)
             )
-

@@ -246,9 +246,17 @@ class QualityStore:
         groups = [r.institution, r.day, *([r.feed] if by_feed else [])]
         query = (
             select(
-                *groups, func.count(), func.sum(r.expected), func.sum(r.present), n(r.valid),
-                n(r.consistent), n(r.unique_ok), n(r.timely.is_not(None)), n(r.timely.is_(True)),
-                n(r.quarantined), n(r.flagged),
+                *groups,
+                func.count(),
+                func.sum(r.expected),
+                func.sum(r.present),
+                n(r.valid),
+                n(r.consistent),
+                n(r.unique_ok),
+                n(r.timely.is_not(None)),
+                n(r.timely.is_(True)),
+                n(r.quarantined),
+                n(r.flagged),
             )
             .where(r.day >= start, r.day <= end)
             .group_by(*groups)

@@ -223,9 +223,7 @@ class RolePolicy:
                 )
             )
         criterion: Criterion = AnyOf(tuple(options)) if options else NOTHING
-        if ctx.patient is not None and any(
-            s.context == "patient" for s in _scopes(ctx.principal.scopes)
-        ):
+        if ctx.patient is not None and any(s.context == "patient" for s in _scopes(ctx.principal.scopes)):
             # a SMART patient launch: only the patient in context, whatever else the role reaches
             criterion = AllOf((IdIn((ctx.patient,)), criterion))
         return criterion

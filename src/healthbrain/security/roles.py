@@ -224,7 +224,9 @@ ROLES: dict[str, RolePermissions] = {
     ),
     # the patient index's data steward (主索引管理员): reviews possible matches, merges and unmerges
     "index-steward": RolePermissions(
-        _g("read:directory", "read:clinical", "count:clinical"), frozenset({P.OPERATIONS}), "region",
+        _g("read:directory", "read:clinical", "count:clinical"),
+        frozenset({P.OPERATIONS}),
+        "region",
     ),
     "security-auditor": RolePermissions(
         _g("read:directory", "read:platform"),

@@ -59,7 +59,11 @@ def _row_where() -> Any:
 # Built once: `bump` runs for every case change, and building statements costs more than running them.
 _ADD = update(t.count).where(_row_where()).values(cases=t.count.c.cases + bindparam("d"))
 _NEW = insert(t.count).values(
-    key=bindparam("k"), freq=bindparam("f"), level=bindparam("l"), area=bindparam("a"), period=bindparam("p"),
+    key=bindparam("k"),
+    freq=bindparam("f"),
+    level=bindparam("l"),
+    area=bindparam("a"),
+    period=bindparam("p"),
     cases=bindparam("d"),
 )
 _DROP = delete(t.count).where(_row_where(), t.count.c.cases <= 0)
