@@ -222,8 +222,7 @@ class HashChainAuditSink:
                 seq += 1
                 row["seq"], row["prev_hash"] = seq, prev
                 h = keyed.copy()
-                # the queued row holds exactly the hashed fields: no need to pick them out
-                h.update(prev.encode() + orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+                h.update(prev.encode() + _canonical(row))
                 prev = h.hexdigest()
                 chained.append((*hashed_values(row), prev))
                 if row["patients"] != "[]":

@@ -80,6 +80,13 @@ _VERSIONS_OF_IDS = select(
 ).where(_v.res_type == bindparam("rt"), _v.res_id.in_(bindparam("ids", expanding=True)))
 
 
+def _padded(values: list[Any]) -> list[Any]:
+    """`values` (not empty) padded with its last one to a power-of-two length. An IN list of that
+    many placeholders is one cached statement per size, so a few statements serve every call."""
+    size = 1 << (len(values) - 1).bit_length()
+    return values + [values[-1]] * (size - len(values))
+
+
 def _matches_statement(
     res_type: str,
     kind: str,
@@ -176,23 +183,23 @@ class SqlResourceStore:
         """Which of `ids` are live resources of `res_type` that satisfy `constraints`."""
         if not ids:
             return set()
-        # one statement per number of ids up to 8 (one id is the usual question); more in one IN list
-        size = len(ids) if len(ids) <= 8 else 0
-        key = ("ids", res_type, size, tuple(id(c) for c in constraints), id(conn.dialect))
-        cached = self._reads.get(key)
-        if cached is None or cached[0] != constraints:
-            r = t.resource.c
-            wanted = r.res_id.in_([bindparam(f"id{i}") for i in range(size)]) if size else None
-            statement: Select[Any] = select(r.res_id).where(
-                r.res_type == res_type,
-                r.res_id.in_(bindparam("ids", expanding=True)) if wanted is None else wanted,
-                r.deleted == false(),
-                *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
-            )
-            if not size:  # the expanding list is rendered per call: no driver statement for it
-                return {row.res_id for row in conn.execute(statement, {"ids": list(ids)})}
-            cached = self._cache_read(key, constraints, statement, conn)
-        return {row[0] for row in cached[1].run(conn, **{f"id{i}": v for i, v in enumerate(ids)})}
+        out: set[str] = set()
+        for start in range(0, len(ids), 512):
+            chunk = _padded(list(ids[start : start + 512]))
+            size = len(chunk)
+            key = ("ids", res_type, size, tuple(id(c) for c in constraints), id(conn.dialect))
+            cached = self._reads.get(key)
+            if cached is None or cached[0] != constraints:
+                r = t.resource.c
+                statement: Select[Any] = select(r.res_id).where(
+                    r.res_type == res_type,
+                    r.res_id.in_([bindparam(f"id{i}") for i in range(size)]),
+                    r.deleted == false(),
+                    *(constraint_clause(res_type, c, conn.dialect) for c in constraints),
+                )
+                cached = self._cache_read(key, constraints, statement, conn)
+            out |= {row[0] for row in cached[1].run(conn, **{f"id{i}": v for i, v in enumerate(chunk)})}
+        return out
 
     def index_matches(
         self,
@@ -210,11 +217,8 @@ class SqlResourceStore:
         out: dict[tuple[Any, ...], set[str]] = {}
         unique = list(dict.fromkeys(values))
         for start in range(0, len(unique), 256):
-            chunk = unique[start : start + 256]
-            # one statement per power-of-two size, the list padded with its last value: an
-            # integration's lookups (a message's identifiers) reuse a handful of statements
-            size = 1 << (len(chunk) - 1).bit_length()
-            chunk += [chunk[-1]] * (size - len(chunk))
+            chunk = _padded(unique[start : start + 256])
+            size = len(chunk)
             key = ("matches", res_type, kind, param, columns, size, tuple(id(c) for c in constraints),
                    id(conn.dialect))  # fmt: skip
             cached = self._reads.get(key)
