@@ -124,3 +124,39 @@ def test_conditional_urls_are_escaped_then_percent_encoded(system: str, value: s
 
     expected = "identifier=" + quote(f"{escape(system)}|{escape(value)}", safe="")
     assert identifier_query({"system": system, "value": value}) == expected
+
+
+def test_entry_full_urls_are_named_by_sender_control_id_rule_and_position() -> None:
+    namespace = uuid.UUID("6f1d3c1e-52a4-4c53-9b0e-6c2f3f0a7d11")
+    bundle = mapped(oru())
+    results = [e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    msh = oru().split(b"\r")[0].decode().split("|")
+    sender, facility, control = msh[2], msh[3], msh[9]
+    assert results == [
+        f"urn:uuid:{uuid.uuid5(namespace, f'{sender}|{facility}|{control}|result|{n}')}"
+        for n in range(1, len(results) + 1)
+    ]
+
+
+def test_one_element_lists_keep_what_the_message_sent_and_drop_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "patient.yaml").write_text(
+        "resourceType: Patient\n"
+        "identifier: [{$cx: PID-3, $all: true}]\n"  # a list from the element: its items, flattened
+        "name: [{$xpn: PID-5}]\n"  # one value: listed
+        "telecom: [{$xtn: PID-13}]\n"  # not sent: no element at all
+        "contact:\n"
+        "  - $when: PID-2\n"  # an object whose condition fails: no element
+        "    name: {text: {$str: PID-5.1}}\n"
+        "address:\n"
+        "  - $when: PID-3\n"
+        "    $merge: {$fmt: '{PID-5.1}'}\n"  # a merge that gives no mapping adds nothing
+        "    text: {$str: PID-5.2}\n",
+        encoding="utf-8",
+    )
+    raw = set_field(set_field(oru(), "PID", 3, "A1^^^H1^MR~~B2^^^H2^PI"), "PID", 13, "")
+    (patient,) = resources(mapped(raw, load_catalog(tmp_path)), "Patient")
+    assert [i["value"] for i in patient["identifier"]] == ["A1", "B2"]
+    assert patient["name"] == [{"family": "Wang", "given": ["Fang"]}]
+    assert patient["address"] == [{"text": "Fang"}]
+    assert "telecom" not in patient and "contact" not in patient

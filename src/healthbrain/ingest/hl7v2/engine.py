@@ -39,7 +39,10 @@ _NAMESPACE_BYTES = _NAMESPACE.bytes
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "_.-~")
 _PERCENT = {c: f"%{c:02X}" for c in range(128) if chr(c) not in _UNRESERVED}
 _SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+_SPECIAL = re.compile(r"[\\|,$]")  # what a search value escapes
 _QUOTED_SYSTEMS: dict[str, str] = {}
+# The variant's hex digit: its two high bits set to 10 (RFC 4122 section 4.1.1).
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +50,14 @@ class MappedEntry:
     """One Bundle entry and where it came from (for error locations and merge writes)."""
 
     rule: str
-    location: Location
+    anchor: Segment | Group
     write: str
     query: str | None
+
+    @property
+    def location(self) -> Location:
+        """Where the entry's data starts in the message (worked out only for error reports)."""
+        return _location(self.anchor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +118,21 @@ def check_required(message: Message, spec: MessageSpec) -> None:
     for req in spec.required_fields:
         path = req.path
         for seg in by_name.get(path.segment, ()):
-            if any(value(message, seg, c.field, 1, c.comp or 1) in allowed for c, allowed in req.unless):
+            if req.unless and _excused(message, seg, req.unless):
                 continue
             if not _sent(message, seg, path.field, path.comp):
                 where = Location(seg.name, seg.sequence, path.field, None, path.comp)
                 problems.append(problem(REQUIRED_FIELD_MISSING, where, f"{path} is required"))
     if problems:
         raise Hl7Rejected(problems)
+
+
+def _excused(message: Message, seg: Segment, unless: tuple[tuple[Any, frozenset[str]], ...]) -> bool:
+    """The segment holds one of the values that waive a required field (`unless`)."""
+    for c, allowed in unless:  # noqa: SIM110 - a loop: any() over a generator costs more per segment
+        if value(message, seg, c.field, 1, c.comp or 1) in allowed:
+            return True
+    return False
 
 
 def _sent(message: Message, seg: Segment, field: int, comp: int | None) -> bool:
@@ -180,26 +196,39 @@ def _instances(
     out: list[_Instance] = []
     segments, groups = _anchors(root)
     prefix = f"{message.header(3)}|{message.header(4)}|{message.control_id}|"
+    # Every seed starts with the namespace and the message's prefix: hashed once, copied per seed.
+    hashed = hashlib.sha1(_NAMESPACE_BYTES + prefix.encode("utf-8"))
     probe = _scope(message, catalog, lambda *_a: [], problems, shared)
     for rule in spec.rules:
         anchors = (segments if is_segment_id(rule.anchor) else groups).get(rule.anchor, [])
         if not rule.each:
             anchors = anchors[:1]
         for position, (anchor, chain) in enumerate(anchors, start=1):
-            if rule.when is not None and not rule.when(_enter(probe, anchor, chain, position)):
-                continue
-            seed = f"{prefix}{rule.name}|{position}"
-            out.append(_Instance(rule, anchor, chain, position, f"urn:uuid:{name_uuid(seed)}"))
+            if rule.when is not None:
+                # a condition only reads fields: the probe's bindings are set in place
+                probe.chain, probe.position = chain, position
+                bound = probe.bound
+                bound.clear()
+                if isinstance(anchor, Segment):
+                    bound[anchor.name] = anchor
+                if not rule.when(probe):
+                    continue
+            seed = hashed.copy()
+            seed.update(f"{rule.name}|{position}".encode())
+            out.append(_Instance(rule, anchor, chain, position, f"urn:uuid:{_uuid5_text(seed.digest())}"))
     return out
 
 
 def name_uuid(name: str) -> str:
     """`str(uuid.uuid5(_NAMESPACE, name))`, without building UUID objects (RFC 4122 section 4.3)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid5_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest())
+
+
+def _uuid5_text(digest: bytes) -> str:
+    """The UUID text of a SHA-1 name digest: its first 16 bytes with the version 5 and RFC 4122
+    variant bits set."""
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 Anchors = dict[str, list[tuple[Segment | Group, tuple[Group, ...]]]]
@@ -254,6 +283,9 @@ def _key_identifier(resource: dict[str, Any], rule: Rule) -> dict[str, Any] | No
         return found if found.get("value") else None
     if not isinstance(found, list):
         return None
+    if len(found) == 1:  # the common case: whatever its type and system, the only one there is
+        only = found[0]
+        return only if isinstance(only, dict) and only.get("value") else None
     usable = [i for i in found if isinstance(i, dict) and i.get("value")]
     typed = [ident for ident in usable if ident.get("type")]  # the others match no type
     codes: dict[int, list[Any]] = {}  # type codes by identifier, read once
@@ -270,6 +302,8 @@ def _key_identifier(resource: dict[str, Any], rule: Rule) -> dict[str, Any] | No
 
 def _escape(text: str) -> str:
     # See: https://hl7.org/fhir/R4/search.html#escaping
+    if not _SPECIAL.search(text):
+        return text
     return text.replace("\\", "\\\\").replace("|", "\\|").replace(",", "\\,").replace("$", "\\$")
 
 
@@ -317,7 +351,7 @@ def _bundle(spec: MessageSpec, message: Message, instances: list[_Instance]) -> 
                 continue
             seen[key] = inst.full_url
         entries.append({"fullUrl": inst.full_url, "resource": resource, "request": _request(inst, query)})
-        origins.append(MappedEntry(inst.rule.name, _location(inst.anchor), inst.rule.write, query))
+        origins.append(MappedEntry(inst.rule.name, inst.anchor, inst.rule.write, query))
     if alias:
         for entry in entries:
             rewrite_references(entry["resource"], alias.get)

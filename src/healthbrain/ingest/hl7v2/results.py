@@ -121,7 +121,8 @@ def observation_value(
     Text types (ST, TX, FT) join their repetitions into one string, line by line.
     """
     kind = kind.strip().upper() or "ST"
-    values = [r for r in reps if any(x.strip() for sub in r for x in sub)]
+    # A repetition carries a value when any (sub)component does; most do in their first one.
+    values = [r for r in reps if (r and r[0] and r[0][0].strip()) or any(x.strip() for sub in r for x in sub)]
     if not values:
         return None
     if kind in TEXT:

@@ -208,37 +208,58 @@ def _compile_object(node: dict[str, Any], where: str) -> Fn:
     bad = [k for k in node if k.startswith("$") and k not in OBJECT_KEYS]
     if bad:
         raise SpecError(where, f"unknown directive {bad[0]}")
-    keys = tuple(
-        (str(k), compile_node(v, f"{where}.{k}")) for k, v in node.items() if not str(k).startswith("$")
-    )
+    keys: list[tuple[str, Fn, bool]] = []
+    for k, v in node.items():
+        if str(k).startswith("$"):
+            continue
+        # A one-element list is evaluated inside the object's function (see `_object_builder`).
+        one = isinstance(v, list) and len(v) == 1 and _constant(v) is None
+        keys.append((str(k), compile_node(v[0] if one else v, f"{where}.{k}{'[0]' if one else ''}"), one))
     when = compile_condition(node["$when"], f"{where}.$when") if "$when" in node else None
     merge = compile_node(node["$merge"], f"{where}.$merge") if "$merge" in node else None
     constant = _constant(node)
     if constant is not None:
         return constant
+    return _object_builder(keys, when, merge)
 
-    def build(scope: Scope) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, fn in keys:
-            v = fn(scope)
-            if v or (v is not None and not is_empty(v)):
-                out[key] = v
-        return out
 
-    if when is None and merge is None:
-        return lambda s: build(s) or None
+def _object_builder(
+    keys: list[tuple[str, Fn, bool]], when: Callable[[Scope], bool] | None, merge: Fn | None
+) -> Fn:
+    """A function building the object's elements, generated as straight-line Python source.
 
-    def run(scope: Scope) -> Any:
-        if when is not None and not when(scope):
-            return None
-        out = build(scope)
-        if merge is not None:
-            extra = merge(scope)
-            if isinstance(extra, dict):
-                out.update(extra)
-        return out or None
-
-    return run
+    The same as looping over (key, fn) pairs and dropping empty values, without the loop: an
+    Observation has some thirty elements, most of them absent in any one message, and the loop's
+    per-element overhead was a large share of mapping it. A `one` key holds a one-element list
+    template (`identifier: [{$first: ...}]`): its value is listed here, as `_compile_list` would.
+    `$when` is checked first; `$merge` adds its mapping's elements last.
+    """
+    names: dict[str, Any] = {"_EMPTY": _EMPTY, "when": when, "merge": merge}
+    lines = ["def build(scope):"]
+    if when is not None:
+        lines.append("    if not when(scope):\n        return None")
+    lines.append("    out = {}")
+    for i, (key, fn, one) in enumerate(keys):
+        names[f"f{i}"], names[f"k{i}"] = fn, key
+        lines.append(f"    v = f{i}(scope)")
+        if one:
+            lines += [
+                "    if v is not None:",
+                "        if isinstance(v, list):",
+                "            v = [x for x in v if x or (x is not None and x not in _EMPTY)]",
+                "            if v:",
+                f"                out[k{i}] = v",
+                "        elif v or v not in _EMPTY:",
+                f"            out[k{i}] = [v]",
+            ]
+        else:
+            lines.append(f"    if v or (v is not None and v not in _EMPTY):\n        out[k{i}] = v")
+    if merge is not None:
+        lines.append("    extra = merge(scope)\n    if isinstance(extra, dict):\n        out.update(extra)")
+    lines.append("    return out or None")
+    exec(compile("\n".join(lines), "<hl7v2 template>", "exec"), names)  # the source is ours, built above
+    built: Fn = names["build"]
+    return built
 
 
 def _compile_directive(node: dict[str, Any], names: list[str], where: str) -> Fn:
