@@ -42,7 +42,7 @@ def _index_rows(repo: FhirRepository) -> dict[str, int]:
     with repo.engine.connect() as conn:
         return {
             kind: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for kind, table in t.INDEX_TABLES.items()
+            for kind, table in {**t.INDEX_TABLES, "care_link": t.care_link}.items()
         }
 
 
@@ -71,6 +71,7 @@ def test_two_workers_load_a_region_exactly_once(repo: FhirRepository, db_url: st
     upgrade_database(serial.engine)
     assert ingest_path(serial, CTX, region).errors == []
     assert _index_rows(repo) == _index_rows(serial)
+    assert _index_rows(repo)["care_link"] > 0  # the region's encounters link patients to hospitals
     serial.engine.dispose()
     again = ingest_path(repo, CTX, region, workers=2, setup=partial(plain_repository, db_url))
     assert again.units == 0 and again.skipped_units == summary.units

@@ -2,9 +2,10 @@
 
 One decision procedure for every path. A principal sees a patient when its role's reach allows:
 - `care` (clinicians, nurses, pharmacists, institution systems): the patient is managed by its
-  institution, or has an encounter there / a referral to it within the care window, or has
-  consented to it for the purpose, and has not refused that purpose (deny consent); or an active
-  break-glass grant exists for the patient and the purpose is emergency treatment;
+  institution, or has an encounter there / a referral to it within the care window (the store's
+  care links, `storage.care`), or has consented to it for the purpose, and has not refused that
+  purpose (deny consent); or an active break-glass grant exists for the patient and the purpose is
+  emergency treatment;
 - `region` (CDC officers, regional roles): the patient is managed by an organisation in its region;
 - `claims` (insurance auditors): as `region`, and the patient has a claim;
 - `none`: no patient at all.
@@ -40,6 +41,7 @@ from healthbrain.security.roles import (
 from healthbrain.storage.query import (
     AllOf,
     AnyOf,
+    CareLink,
     Chain,
     Cond,
     Criterion,
@@ -229,25 +231,10 @@ class RolePolicy:
         return criterion
 
     def _care(self, ctx: RequestContext, units: tuple[str, ...]) -> Criterion:
-        cutoff = self._cutoff()
-        in_units = (Cond("target_type", "=", "Organization"), Cond("target_id", "in", units))
-        encounter = ReverseChain(
-            "Encounter",
-            "patient",
-            (
-                IndexMatch("reference", "service-provider", in_units),
-                IndexMatch("date", "date", (Cond("high", ">=", cutoff),)),
-            ),
-        )
-        referral = ReverseChain(
-            "ServiceRequest",
-            "patient",
-            (
-                IndexMatch("reference", "performer", in_units),
-                IndexMatch("date", "authored", (Cond("high", ">=", cutoff),)),
-            ),
-        )
-        related = AnyOf((encounter, referral, _consent(ctx.purpose, "permit", units)))
+        # An encounter at one of the units or a referral to it within the care window: the links
+        # that `storage.care.CARE_LINK_SOURCES` declares, kept by the store with every write.
+        seen = CareLink(units, self._cutoff())
+        related = AnyOf((seen, _consent(ctx.purpose, "permit", units)))
         options: list[Criterion] = [
             _managed_by(units),
             AllOf((related, Not(_consent(ctx.purpose, "deny", None)))),

@@ -86,7 +86,16 @@ class ReverseChain:
     criteria: tuple[Criterion, ...]
 
 
-Criterion = IndexMatch | AnyOf | AllOf | Not | HasParam | IdIn | LastUpdated | Chain | ReverseChain
+@dataclass(frozen=True, slots=True)
+class CareLink:
+    """The Patient has a care link (`storage.care`) to one of `units` whose end is at or after
+    `cutoff` (epoch seconds): an encounter there or a referral to it, within a care window."""
+
+    units: tuple[str, ...]
+    cutoff: float
+
+
+Criterion = IndexMatch | AnyOf | AllOf | Not | HasParam | IdIn | LastUpdated | Chain | ReverseChain | CareLink
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,11 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import literal
 
 from healthbrain.storage import tables as t
+from healthbrain.storage.care import PATIENT_TYPE
 from healthbrain.storage.query import (
     AllOf,
     AnyOf,
+    CareLink,
     Chain,
     Cond,
     Criterion,
@@ -95,7 +97,20 @@ def matching_ids_sql(resource_type: str, criterion: Criterion) -> Select[Any] | 
             ref.c.target_type == resource_type,
             ref.c.res_id.in_(inner),
         )
+    if isinstance(criterion, CareLink):
+        # the patients the units saw since the cutoff, through the (unit, high) index
+        link = t.care_link
+        return select(link.c.patient_id).where(*_care_link_conds(resource_type, criterion, link))
     return None
+
+
+def _care_link_conds(resource_type: str, criterion: CareLink, link: Any) -> list[ColumnElement[bool]]:
+    """A CareLink's conditions on `fhir_care_link` (or an alias); links name Patients only."""
+    if resource_type != PATIENT_TYPE or not criterion.units:
+        return [false()]
+    units = criterion.units
+    unit = link.c.unit == units[0] if len(units) == 1 else link.c.unit.in_(units)
+    return [unit, link.c.high >= criterion.cutoff]
 
 
 def _unindexed(column: Any) -> Any:
@@ -162,6 +177,15 @@ def _exists_sql(resource_type: str, criterion: Criterion, res: Any) -> ColumnEle
                     criterion_sql(criterion.source_type, c, correlated=True, res=source)
                     for c in criterion.criteria
                 ),
+            )
+        )
+    elif isinstance(criterion, CareLink):
+        # one seek to the patient's links within the window (the (patient, high, unit) index), the
+        # units checked in the index: the cost does not grow with the patient's history
+        link = t.care_link.alias()
+        return exists(
+            select(literal(1)).where(
+                link.c.patient_id == res.c.res_id, *_care_link_conds(resource_type, criterion, link)
             )
         )
     else:
@@ -286,7 +310,7 @@ def _driver(criteria: tuple[Criterion, ...]) -> int:
         opts = c.options if isinstance(c, AnyOf) else (c,)
         if opts and all(isinstance(o, IndexMatch) and o.kind == "reference" for o in opts):
             return 1
-        if opts and all(isinstance(o, (IndexMatch, Chain, ReverseChain)) for o in opts):
+        if opts and all(isinstance(o, (IndexMatch, Chain, ReverseChain, CareLink)) for o in opts):
             return 2
         return 3
 

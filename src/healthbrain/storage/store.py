@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, delete, false, func, or_, select, tuple_, update
 
 from healthbrain.storage import tables as t
+from healthbrain.storage.care import care_link_rows, source_of
 from healthbrain.storage.query import Criterion, Query
 from healthbrain.storage.rows import IndexRows
 from healthbrain.storage.search_sql import constraint_clause, count_sql, search_sql, where_sql
@@ -561,6 +562,7 @@ class SqlResourceStore:
             if batch:
                 table = t.INDEX_TABLES[kind]
                 _bulk_insert(conn, table, tuple(c.name for c in table.columns), batch)
+        _replace_care_links(conn, existing, writes)
 
     def refresh_statistics(self, conn: Connection) -> None:
         """Let PostgreSQL's planner see a bulk load (ANALYZE); autovacuum would lag far behind.
@@ -570,7 +572,7 @@ class SqlResourceStore:
         """
         if conn.dialect.name != "postgresql":
             return
-        for table in (t.resource, t.resource_version, *t.INDEX_TABLES.values()):
+        for table in (t.resource, t.resource_version, *t.INDEX_TABLES.values(), t.care_link):
             conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     # ---- outbox ------------------------------------------------------------------------------
@@ -598,6 +600,36 @@ class SqlResourceStore:
         """Which of the keys exist as live resources."""
         found = self.read_current_many(conn, keys)
         return {k for k, v in found.items() if not v.deleted}
+
+
+def _replace_care_links(
+    conn: Connection, existing: Sequence[VersionWrite], writes: Sequence[VersionWrite]
+) -> None:
+    """The care links of the written versions replace those of their previous versions.
+
+    Derived from the index rows just written (`storage.care`), in the same transaction: a link
+    exists exactly while the current version of its source says so, and a rolled-back write
+    leaves none behind.
+    """
+    stale: dict[str, list[str]] = {}
+    for w in existing:
+        if source_of(w.res_type) is not None:
+            stale.setdefault(w.res_type, []).append(w.res_id)
+    link = t.care_link.c
+    for res_type, ids in stale.items():
+        for start in range(0, len(ids), 500):
+            conn.execute(
+                delete(t.care_link).where(
+                    link.source_type == res_type, link.source_id.in_(ids[start : start + 500])
+                )
+            )
+    rows: list[tuple[Any, ...]] = []
+    for w in writes:
+        source = source_of(w.res_type)
+        if source is not None and w.index is not None:
+            rows += care_link_rows(source, w.res_id, w.index)
+    if rows:
+        _bulk_insert(conn, t.care_link, tuple(c.name for c in t.care_link.columns), rows)
 
 
 class VersionConflict(Exception):

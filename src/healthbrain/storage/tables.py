@@ -121,6 +121,25 @@ INDEX_TABLES: dict[str, Table] = {
     "composite": idx_composite,
 }
 
+# One row per (current Encounter / ServiceRequest ...) x patient x organisation: who was seen where,
+# until when (`high`, the end of the date index's range). Derived from the index rows in the same
+# write (see `storage.care`), so the access policy's care check is one probe of the patient index.
+care_link = Table(
+    "fhir_care_link",
+    metadata,
+    Column("source_type", String(64), primary_key=True),
+    Column("source_id", String(64), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+    Column("unit", String(64), primary_key=True),
+    Column("high", Float, nullable=False),
+    # "has this patient a link to one of these units ending after the cutoff": one seek to the
+    # patient's links within the window, units checked in the index (no table lookup); unit before
+    # high would take one seek per unit on SQLite and a scan of all the patient's links on PostgreSQL
+    Index("ix_fhir_care_link_patient", "patient_id", "high", "unit"),
+    # "which patients did these units see since the cutoff" (the criterion as a candidate set)
+    Index("ix_fhir_care_link_unit", "unit", "high", "patient_id"),
+)
+
 outbox = Table(
     "fhir_outbox",
     metadata,
