@@ -7,8 +7,9 @@ every element it knows and the resource keeps only what the message carried.
 Directive builders live in `directives.py`; the language is documented in docs/hl7v2-mapping.md.
 
 Compilation happens once per spec: paths become getters with their indexes resolved, constant
-sub-trees are evaluated once (and copied per use), and each node becomes a closure specialised to
-what it holds, so a message only pays for the fields it reads.
+sub-trees are evaluated once (and copied per use), each node becomes a closure specialised to
+what it holds, and an object's elements are built by one generated straight-line function, so a
+message only pays for the fields it reads.
 """
 
 from __future__ import annotations
