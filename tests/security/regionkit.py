@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -33,3 +35,20 @@ class Region:
     ) -> RequestContext:
         p = Principal(principal, "user", frozenset(roles), organization, scopes, mfa=True)
         return RequestContext(p, purpose, break_glass=break_glass)
+
+
+def iso(days_ago: float) -> str:
+    """A dateTime `days_ago` days before now (UTC, whole seconds)."""
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
+
+
+def encounter(pid: str, provider: str, days_ago: float) -> dict[str, Any]:
+    """An ambulatory Encounter of the patient at `provider`, `days_ago` days ago."""
+    return {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{pid}"},
+        "serviceProvider": {"reference": f"Organization/{provider}"},
+        "period": {"start": iso(days_ago), "end": iso(days_ago - 0.01)},
+    }

@@ -5,7 +5,6 @@ them when that visit is moved elsewhere, out of the window, or deleted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +19,8 @@ from healthbrain.fhir.repository import FhirRepository
 from healthbrain.fhir.transaction import process_transaction
 from healthbrain.security import OrgDirectory, RolePolicy
 from healthbrain.storage import tables as t
+
+from regionkit import encounter, iso
 
 SYSTEM = system_context()
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
@@ -72,21 +73,6 @@ def _org(oid: str, parent: str | None = None) -> dict[str, Any]:
     if parent:
         res["partOf"] = {"reference": f"Organization/{parent}"}
     return res
-
-
-def iso(days_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
-
-
-def encounter(pid: str, provider: str, days_ago: float) -> dict[str, Any]:
-    return {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": f"Patient/{pid}"},
-        "serviceProvider": {"reference": f"Organization/{provider}"},
-        "period": {"start": iso(days_ago), "end": iso(days_ago - 0.01)},
-    }
 
 
 def referral(pid: str, performers: list[str], days_ago: float) -> dict[str, Any]:

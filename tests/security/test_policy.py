@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from healthbrain.core.context import PurposeOfUse, system_context
 from healthbrain.core.errors import Forbidden, InvalidInput, NotFound
 from healthbrain.fhir.reading import run_search
 
-from regionkit import Region
+from regionkit import Region, encounter
 
 SYSTEM = system_context()
 P = PurposeOfUse
@@ -31,21 +30,6 @@ def visible(region: Region, ctx: Any, pid: str) -> bool:
         return True
     except NotFound:
         return False
-
-
-def iso(days_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
-
-
-def encounter(pid: str, org: str, days_ago: float) -> dict[str, Any]:
-    return {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": f"Patient/{pid}"},
-        "serviceProvider": {"reference": f"Organization/{org}"},
-        "period": {"start": iso(days_ago), "end": iso(days_ago - 0.01)},
-    }
 
 
 def consent(pid: str, kind: str, purpose: str, org: str | None, status: str = "active") -> dict[str, Any]:
