@@ -177,10 +177,17 @@ def _scope(
 
 
 def _enter(scope: Scope, anchor: Segment | Group, chain: tuple[Group, ...], position: int) -> Scope:
-    """The scope set to a rule instance: its chain of groups, its anchor segment bound."""
+    """The scope set to a rule instance: its chain of groups, its anchor segment bound.
+
+    The bindings are reset in place (`$each` saves copies and restores them by assignment, so no
+    one else holds these dictionaries)."""
     scope.chain = chain
-    scope.bound = {anchor.name: anchor} if isinstance(anchor, Segment) else {}
-    scope.reps = {}
+    bound = scope.bound
+    bound.clear()
+    if isinstance(anchor, Segment):
+        bound[anchor.name] = anchor
+    if scope.reps:
+        scope.reps.clear()
     scope.position = position
     return scope
 
@@ -204,15 +211,8 @@ def _instances(
         if not rule.each:
             anchors = anchors[:1]
         for position, (anchor, chain) in enumerate(anchors, start=1):
-            if rule.when is not None:
-                # a condition only reads fields: the probe's bindings are set in place
-                probe.chain, probe.position = chain, position
-                bound = probe.bound
-                bound.clear()
-                if isinstance(anchor, Segment):
-                    bound[anchor.name] = anchor
-                if not rule.when(probe):
-                    continue
+            if rule.when is not None and not rule.when(_enter(probe, anchor, chain, position)):
+                continue
             seed = hashed.copy()
             seed.update(f"{rule.name}|{position}".encode())
             out.append(_Instance(rule, anchor, chain, position, f"urn:uuid:{_uuid5_text(seed.digest())}"))
