@@ -79,6 +79,10 @@ class SecuritySettings(BaseModel):
     break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60)
     audit_flush_seconds: float = Field(default=0.2, gt=0)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
+    # who hashes and writes the audit chain: a thread of the process that audits ("thread"), or a
+    # writer process of its own ("process": a server's default, so that the chain's work does not
+    # compete with the requests for the interpreter). An in-memory SQLite store always uses a thread.
+    audit_writer: Literal["thread", "process"] = "thread"
     anomaly: AnomalySettings = AnomalySettings()
     # roles that must sign in with a second factor (any role that can read identified data)
     mfa_roles: frozenset[str] = frozenset(
@@ -111,7 +115,7 @@ class Settings(BaseSettings):
     language: str = "zh_CN"
     api: ApiSettings = ApiSettings()
     events: EventSettings = EventSettings()
-    security: SecuritySettings = SecuritySettings()
+    security: SecuritySettings = SecuritySettings(audit_writer="process")  # a deployment's default
 
     def check_secrets(self) -> None:
         """Refuse to start outside development mode with development secrets."""

@@ -14,14 +14,10 @@ nothing more, its errors are final.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import logging
 import multiprocessing
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,6 +26,7 @@ from pathlib import Path
 
 from healthbrain.core.context import RequestContext
 from healthbrain.core.db import create_db_engine
+from healthbrain.core.processes import die_with_parent
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.ingest.files import (
     ANALYZE_AFTER,
@@ -81,34 +78,8 @@ class _FileResult:
 _worker: list[tuple[FhirRepository, RequestContext, QuarantineHook | None]] = []
 
 
-def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive the ingest that started it: killed with -9, that process cannot
-    stop its pool, and orphans would go on committing beside a rerun. Linux ends the worker with the
-    parent (its transaction then rolls back); elsewhere a watchdog thread does it within a second."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):  # no prctl here: fall through to the watchdog
-            pass
-        else:
-            if os.getppid() != parent:  # the parent died before the request took effect
-                os._exit(1)
-            return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ingest-parent-watch", daemon=True).start()
-
-
-_PR_SET_PDEATHSIG = 1
-
-
 def _start_worker(setup: WorkerSetup, ctx: RequestContext, parent: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)  # killed with -9, the ingest cannot stop its pool
     repo, quarantine = setup()
     _worker[:] = [(repo, ctx, quarantine)]
 

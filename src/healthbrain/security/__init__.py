@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import Engine
 
 from healthbrain.core.settings import SecuritySettings
-from healthbrain.security.audit import AuditProblem, AuditReport, HashChainAuditSink, verify_chain
+from healthbrain.security.audit import (
+    AuditProblem,
+    AuditReport,
+    BatchWriter,
+    ChainAppender,
+    HashChainAuditSink,
+    verify_chain,
+)
+from healthbrain.security.audit_writer import ProcessChainWriter
 from healthbrain.security.breakglass import BreakGlassGrant, BreakGlassLedger
 from healthbrain.security.crypto import CryptoError, KeyRing
 from healthbrain.security.fields import IdentityFieldProtector, reencrypt
@@ -93,6 +101,7 @@ class SecurityServices:
                 flush_seconds=settings.audit_flush_seconds,
                 checkpoint_every=settings.audit_checkpoint_every,
                 clock=clock,
+                writer=_chain_writer(engine, settings),
             ),
             labeler=ClassificationLabeler(),
             protector=IdentityFieldProtector(keys) if settings.encrypt_identifiers else None,
@@ -110,3 +119,16 @@ class SecurityServices:
     def verify_audit(self) -> AuditReport:
         self.audit.flush()
         return verify_chain(self.audit.engine, self.keys, self.settings.audit_hash)
+
+
+def _chain_writer(
+    engine: Engine, settings: SecuritySettings
+) -> Callable[[ChainAppender], BatchWriter] | None:
+    """The audit chain's writer process when the settings ask for one and the store can have one."""
+    database = engine.url.database or ""
+    if settings.audit_writer != "process" or (
+        engine.url.get_backend_name() == "sqlite" and database in ("", ":memory:")
+    ):
+        return None
+    url = engine.url.render_as_string(hide_password=False)
+    return ProcessChainWriter.factory(url, settings.master_key, settings.cipher)

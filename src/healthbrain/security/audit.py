@@ -4,7 +4,8 @@ Each record's hash is HMAC(audit key, previous hash ‖ canonical record), with 
 the key (wrapped by the master key) nobody can rewrite a record and recompute the chain; signed
 checkpoints of the chain head (Ed25519) additionally catch a truncated tail. Records are queued
 by the request and written by a background writer in batches (`flush_seconds`), so auditing costs a
-read request microseconds; `flush()` writes synchronously (shutdown, tests, strict mode).
+read request microseconds; `flush()` writes synchronously (shutdown, tests, strict mode). The batch
+is hashed and written in this process or, for a server, in a writer process (`audit_writer`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from cryptography.hazmat.primitives import hashes
@@ -32,7 +33,9 @@ from healthbrain.core.db import begin_write, is_postgres
 from healthbrain.security import tables as t
 from healthbrain.security.crypto import KeyRing, StoredKey
 
-__all__ = ["AuditProblem", "AuditReport", "HashChainAuditSink", "verify_chain"]
+__all__ = [
+    "AuditProblem", "AuditReport", "BatchWriter", "ChainAppender", "HashChainAuditSink", "verify_chain",
+]  # fmt: skip
 
 log = logging.getLogger("healthbrain.audit")
 GENESIS = "0" * 64
@@ -125,8 +128,16 @@ def _insert_statements(engine: Engine) -> tuple[str, str]:
     return statement(t.audit.name, _COLUMNS), statement(t.audit_patient.name, ("patient", "seq"))
 
 
-class HashChainAuditSink:
-    """Implements the repository's AuditSink port: queue, chain, write, checkpoint."""
+class BatchWriter(Protocol):
+    """Puts a batch of queued records on the chain, all or none; raises when it could not."""
+
+    def append(self, rows: list[dict[str, Any]], key: StoredKey) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ChainAppender:
+    """Hashes a batch onto the chain head and writes it, with any checkpoint due, in one transaction."""
 
     def __init__(
         self,
@@ -134,74 +145,20 @@ class HashChainAuditSink:
         keys: KeyRing,
         *,
         algorithm: str = "sha256",
-        flush_seconds: float = 0.2,
         checkpoint_every: int = 1000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.keys = keys
         self.algorithm = algorithm
-        self.flush_seconds = flush_seconds
         self.checkpoint_every = checkpoint_every
         self.clock = clock
-        self.listeners: list[Listener] = []
-        # deque appends and pops are atomic: the request thread never waits for a lock to audit
-        self._queue: deque[dict[str, Any]] = deque()
-        self._write_lock = threading.Lock()
         self._inserts = _insert_statements(engine)
         self._mac: tuple[bytes, hmac.HMAC] | None = None  # the audit key and its keyed hash, reused
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # ---- the port --------------------------------------------------------------------------------
-    def record(self, ctx: RequestContext, entry: AuditEntry) -> None:
-        now = self.clock()
-        self._queue.append(_row(ctx, entry, now))
-        for listener in self.listeners:
-            listener(ctx, entry, now)  # anomaly rules run inline: they must answer within the request
-
-    # ---- writing ---------------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="healthbrain-audit", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
-            try:
-                self.flush()
-            except Exception:  # the next round retries; the records stay queued
-                log.exception("audit.flush_failed")
-
-    def flush(self) -> int:
-        """Write every queued record now; returns how many were written."""
-        with self._write_lock:
-            rows: list[dict[str, Any]] = []
-            take = self._queue.popleft
-            try:
-                while True:
-                    rows.append(take())
-            except IndexError:
-                pass
-            if not rows:
-                return 0
-            try:
-                self._append(rows)
-            except Exception:
-                self._queue.extendleft(reversed(rows))  # kept for the next attempt, first in front
-                raise
-            return len(rows)
-
-    def _append(self, rows: list[dict[str, Any]]) -> None:
-        key = self.keys.active("audit").secret
+    def append(self, rows: list[dict[str, Any]], audit_key: StoredKey | None = None) -> None:
+        """Chain `rows` with `audit_key` (by default the key ring's active audit key)."""
+        key = (audit_key or self.keys.active("audit")).secret
         if self._mac is None or self._mac[0] != key:  # first use, or the audit key was rotated
             self._mac = (key, _keyed(key, self.algorithm))
         keyed = self._mac[1]
@@ -233,15 +190,121 @@ class HashChainAuditSink:
             if links:
                 conn.exec_driver_sql(insert_links, links)
             if seq // self.checkpoint_every != (seq - len(rows)) // self.checkpoint_every:
-                self._checkpoint(conn, signer, seq, prev)
+                self.checkpoint(conn, signer, seq, prev)
 
-    def _checkpoint(self, conn: Connection, signer: StoredKey, seq: int, head: str) -> None:
+    def checkpoint(self, conn: Connection, signer: StoredKey, seq: int, head: str) -> None:
         signature = Ed25519PrivateKey.from_private_bytes(signer.secret).sign(f"{seq}:{head}".encode()).hex()
         conn.execute(
             insert(t.audit_checkpoint).values(
                 seq=seq, hash=head, key_id=signer.id, signature=signature, signed_at=self.clock()
             )
         )
+
+    def written(self, row: dict[str, Any]) -> bool:
+        """Whether this queued record is in the chain already (its batch committed)."""
+        a = t.audit.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(a.seq)
+                .where(
+                    a.recorded_at == row["recorded_at"],
+                    a.request_id == row["request_id"],
+                    a.principal == row["principal"],
+                    a.action == row["action"],
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
+    def close(self) -> None:
+        return None
+
+
+class HashChainAuditSink:
+    """Implements the repository's AuditSink port: queue, chain, write, checkpoint.
+
+    The chain is written by `writer`: by default a `ChainAppender` in this process (the background
+    thread of `start`, or the caller of `flush`); a server hands in a `ProcessChainWriter`
+    (`security.audit_writer`), which hashes and writes in a process of its own so that the
+    chain's work does not take the interpreter from the requests.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        keys: KeyRing,
+        *,
+        algorithm: str = "sha256",
+        flush_seconds: float = 0.2,
+        checkpoint_every: int = 1000,
+        clock: Callable[[], float] = time.time,
+        writer: Callable[[ChainAppender], BatchWriter] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.flush_seconds = flush_seconds
+        self.clock = clock
+        self.listeners: list[Listener] = []
+        # deque appends and pops are atomic: the request thread never waits for a lock to audit
+        self._queue: deque[dict[str, Any]] = deque()
+        self._write_lock = threading.Lock()
+        self.appender = ChainAppender(
+            engine, keys, algorithm=algorithm, checkpoint_every=checkpoint_every, clock=clock
+        )
+        self.writer: BatchWriter = writer(self.appender) if writer is not None else self.appender
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- the port --------------------------------------------------------------------------------
+    def record(self, ctx: RequestContext, entry: AuditEntry) -> None:
+        now = self.clock()
+        self._queue.append(_row(ctx, entry, now))
+        for listener in self.listeners:
+            listener(ctx, entry, now)  # anomaly rules run inline: they must answer within the request
+
+    # ---- writing ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="healthbrain-audit", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        try:
+            self.flush()
+        finally:
+            self.writer.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+            except Exception:  # the next round retries; the records stay queued
+                log.exception("audit.flush_failed")
+
+    def flush(self) -> int:
+        """Write every queued record now; returns how many were written."""
+        with self._write_lock:
+            rows: list[dict[str, Any]] = []
+            take = self._queue.popleft
+            try:
+                while True:
+                    rows.append(take())
+            except IndexError:
+                pass
+            if not rows:
+                return 0
+            try:
+                # the key is chosen here, so that a rotation in this process holds for any writer
+                self.writer.append(rows, self.keys.active("audit"))
+            except Exception:
+                self._queue.extendleft(reversed(rows))  # kept for the next attempt, first in front
+                raise
+            return len(rows)
 
     def checkpoint_now(self) -> None:
         """Sign the current head (e.g. at shutdown, or on an auditor's request)."""
@@ -258,7 +321,7 @@ class HashChainAuditSink:
                     .where(t.audit_checkpoint.c.seq == last.seq)
                 ).scalar_one()
                 if not done:
-                    self._checkpoint(conn, signer, last.seq, last.hash)
+                    self.appender.checkpoint(conn, signer, last.seq, last.hash)
 
 
 # ---- verification --------------------------------------------------------------------------------
