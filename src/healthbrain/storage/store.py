@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,9 +76,28 @@ class DriverStatement:
 
 
 _v = t.resource_version.c
+_r = t.resource.c
 _VERSIONS_OF_IDS = select(
     _v.res_type, _v.res_id, _v.version_id, _v.last_updated, _v.deleted, _v.content, _v.method
 ).where(_v.res_type == bindparam("rt"), _v.res_id.in_(bindparam("ids", expanding=True)))
+
+
+_CURRENT_OF_IDS = select(
+    _r.res_type, _r.res_id, _r.version_id, _r.last_updated, _r.deleted, _r.content
+).where(_r.res_type == bindparam("rt"), _r.res_id.in_(bindparam("ids", expanding=True)))
+
+
+def _ids_by_type(keys: Iterable[tuple[str, str]], chunk: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """(type, up to `chunk` ids) groups of (type, id) keys, for `res_type = ? AND res_id IN (...)`:
+    the prefix of every (res_type, res_id, ...) index. SQLite does not use an index for a row-value
+    `(res_type, res_id) IN (VALUES ...)`: it scans the whole table for each statement."""
+    by_type: dict[str, set[str]] = {}
+    for rt, rid in keys:
+        by_type.setdefault(rt, set()).add(rid)
+    for rt, ids in by_type.items():
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), chunk):
+            yield rt, ordered[start : start + chunk]
 
 
 def _padded(values: list[Any]) -> list[Any]:
@@ -105,7 +124,12 @@ def _matches_statement(
         wanted = cols[0].in_([bindparam(f"v{i}_0") for i in range(size)])
     else:
         rows = [tuple_(*(bindparam(f"v{i}_{j}") for j in range(len(cols)))) for i in range(size)]
-        wanted = tuple_(*cols).in_(rows)
+        # each column's own IN as well: SQLite searches an index by those, but by a row-value IN
+        # it would only scan the (type, param) prefix, every identifier of every Patient
+        wanted = and_(
+            *(col.in_([bindparam(f"v{i}_{j}") for i in range(size)]) for j, col in enumerate(cols)),
+            tuple_(*cols).in_(rows),
+        )
     return (
         select(tbl.c.res_id, *cols)
         .select_from(tbl.join(t.resource, and_(r.res_type == tbl.c.res_type, r.res_id == tbl.c.res_id)))
@@ -249,15 +273,8 @@ class SqlResourceStore:
     ) -> dict[tuple[str, str], StoredVersion]:
         """Current versions of many (type, id) keys; missing keys are absent from the result."""
         out: dict[tuple[str, str], StoredVersion] = {}
-        r = t.resource.c
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start : start + 500])
-            rows = conn.execute(
-                select(r.res_type, r.res_id, r.version_id, r.last_updated, r.deleted, r.content).where(
-                    tuple_(r.res_type, r.res_id).in_(chunk)
-                )
-            )
-            for row in rows:
+        for rt, ids in _ids_by_type(keys):
+            for row in conn.execute(_CURRENT_OF_IDS, {"rt": rt, "ids": ids}):
                 out[(row.res_type, row.res_id)] = self._stored(row)
         return out
 
@@ -292,17 +309,11 @@ class SqlResourceStore:
         """
         out: dict[tuple[str, str, int], StoredVersion] = {}
         wanted = set(keys)
-        by_type: dict[str, list[str]] = {}
-        for rt, rid, _ in wanted:
-            by_type.setdefault(rt, []).append(rid)
-        for rt, listed in by_type.items():
-            ids = sorted(set(listed))
-            for start in range(0, len(ids), 500):
-                params = {"rt": rt, "ids": ids[start : start + 500]}
-                for row in conn.execute(_VERSIONS_OF_IDS, params):
-                    key = (row.res_type, row.res_id, row.version_id)
-                    if key in wanted:
-                        out[key] = self._stored(row, row.method)
+        for rt, ids in _ids_by_type((rt, rid) for rt, rid, _ in wanted):
+            for row in conn.execute(_VERSIONS_OF_IDS, {"rt": rt, "ids": ids}):
+                key = (row.res_type, row.res_id, row.version_id)
+                if key in wanted:
+                    out[key] = self._stored(row, row.method)
         return out
 
     def history(
@@ -537,12 +548,10 @@ class SqlResourceStore:
         self, conn: Connection, existing: Sequence[VersionWrite], writes: Sequence[VersionWrite]
     ) -> None:
         if existing:
-            keys = [(w.res_type, w.res_id) for w in existing]
+            groups = list(_ids_by_type((w.res_type, w.res_id) for w in existing))
             for tbl in t.INDEX_TABLES.values():
-                for start in range(0, len(keys), 500):
-                    conn.execute(
-                        delete(tbl).where(tuple_(tbl.c.res_type, tbl.c.res_id).in_(keys[start : start + 500]))
-                    )
+                for rt, ids in groups:
+                    conn.execute(delete(tbl).where(tbl.c.res_type == rt, tbl.c.res_id.in_(ids)))
         # Plain tuples through the driver's executemany: ingest writes millions of rows and the
         # SQL expression layer's per-row work would dominate.
         buckets: dict[str, list[tuple[Any, ...]]] = {k: [] for k in t.INDEX_TABLES}
