@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, delete, false, func, or_, select, tuple_, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from healthbrain.storage import tables as t
 from healthbrain.storage.care import care_link_rows, source_of
@@ -120,6 +121,7 @@ def _matches_statement(
     tbl = t.INDEX_TABLES[kind]
     r = t.resource.c
     cols = [tbl.c[c] for c in columns]
+    wanted: ColumnElement[bool]
     if len(cols) == 1:
         wanted = cols[0].in_([bindparam(f"v{i}_0") for i in range(size)])
     else:
