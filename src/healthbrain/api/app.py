@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from healthbrain import __version__
 from healthbrain.api.auth_routes import router as auth_router
 from healthbrain.api.bulk_routes import router as bulk_router
+from healthbrain.api.catchup import CatchUp
 from healthbrain.api.cds_routes import install as install_cds
 from healthbrain.api.deps import AppState
 from healthbrain.api.fhir_routes import router as fhir_router
@@ -68,17 +69,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     SubscriptionNotifier(repo).register(dispatcher)
     exports = ExportService(repo, settings.export_dir, settings.api.base_url)
+    catch_up = CatchUp(settings, dispatcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         security.audit.start()
         governance.start()
+        catch_up.start()  # after a bulk load: lagging subscribers go to worker processes
         dispatcher.start()
         exports.start()
         try:
             yield
         finally:
             exports.stop()
+            catch_up.stop()
             dispatcher.stop()
             security.audit.checkpoint_now()
             security.audit.stop()
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.hb = AppState(settings=settings, repo=repo, exports=exports, security=security)
     app.state.dispatcher = dispatcher
+    app.state.catch_up = catch_up
     app.include_router(pages_router)
     app.include_router(auth_router)
     app.include_router(security_router)

@@ -24,6 +24,10 @@ class EventSettings(BaseModel):
     batch_size: int = 500
     max_attempts: int = 6
     backoff_base_seconds: float = 0.5
+    # A server that starts this many events behind (after a bulk load) hands each lagging
+    # subscriber to one of `catch_up_workers` processes (None: one per core, at most 4; 0 or 1: none)
+    catch_up_min_events: int = Field(default=20_000, ge=1)
+    catch_up_workers: int | None = Field(default=None, ge=0)
 
 
 # Development-only key material: refused outside development mode (see Settings.check_secrets).

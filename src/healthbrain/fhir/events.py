@@ -83,6 +83,8 @@ class EventDispatcher:
         self._thread: threading.Thread | None = None
         # contents read for the dispatch round in progress, shared by its subscribers
         self._contents: dict[tuple[str, str, int], str | None] = {}
+        # subscribers another process is delivering to for the moment (a catch-up): passed over
+        self._paused: set[str] = set()
 
     # ---- registration ------------------------------------------------------------------------------
     def register(
@@ -118,6 +120,20 @@ class EventDispatcher:
         with self._lock:
             self.subscribers.pop(name, None)
 
+    def pause(self, names: set[str]) -> None:
+        """Pass over `names` until `resume`: another process delivers to them meanwhile."""
+        with self._lock:
+            self._paused |= names
+
+    def resume(self, name: str) -> None:
+        with self._lock:
+            self._paused.discard(name)
+        self._wake.set()
+
+    @property
+    def paused(self) -> frozenset[str]:
+        return frozenset(self._paused)
+
     # ---- delivery ------------------------------------------------------------------------------
     def dispatch_once(self) -> int:
         """Deliver what is due to every subscriber; returns how many events were handled.
@@ -129,11 +145,30 @@ class EventDispatcher:
         with self._lock:
             try:
                 for sub in list(self.subscribers.values()):
+                    if sub.name in self._paused:
+                        continue
                     handled += self._retry_due(sub)
                     handled += self._advance(sub)
             finally:
                 self._contents.clear()
         return handled
+
+    def drain_one(self, name: str, *, progress: Callable[[int], object] | None = None) -> int:
+        """Deliver to subscriber `name` alone until it is at the head of the outbox (a catch-up
+        process); returns how many events it went through. `progress` gets the running count."""
+        sub = self.subscribers[name]
+        total = 0
+        while True:
+            with self._lock:
+                try:
+                    n = self._retry_due(sub) + self._advance(sub)
+                finally:
+                    self._contents.clear()
+            if n == 0:
+                return total
+            total += n
+            if progress is not None:
+                progress(total)
 
     def drain(self, max_rounds: int = 1000) -> int:
         """Dispatch until every subscriber is at the head of the outbox and nothing is due (tests, CLI)."""
@@ -384,6 +419,10 @@ class EventDispatcher:
                 .where(t.event_cursor.c.subscriber == name)
                 .values(position=max(from_seq - 1, 0), updated_at=self.clock())
             )
+
+    def outbox_head(self) -> int:
+        with self.engine.connect() as conn:
+            return int(self.store.outbox_head(conn))
 
     def position(self, name: str) -> int:
         with self.engine.connect() as conn:
