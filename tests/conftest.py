@@ -78,3 +78,20 @@ def audit() -> MemoryAuditSink:
 @pytest.fixture
 def repo(engine: Engine, audit: MemoryAuditSink) -> FhirRepository:
     return FhirRepository(engine, audit=audit, base_url="http://test/fhir/R4")
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path, pg_name: str) -> Iterator[Engine]:
+    """A database of this test's own: the test takes the schema down a revision and up again."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        if not PG_AVAILABLE:
+            pytest.skip("PostgreSQL is not reachable")
+        url = database_url(f"{pg_name}_fresh", fresh=True)
+    engine = create_db_engine(url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+    if request.param == "postgres":
+        drop_database(f"{pg_name}_fresh")

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
+
+from healthbrain.core.context import system_context
+from healthbrain.ingest import ingest_path
+from healthbrain.ingest.quarantine import open_quarantine
+from healthbrain.simulation import RegionConfig, simulate_region
 
 # The simulated year is 2025; records are taken to arrive in March 2026 (after every stay ended).
 ARRIVAL = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)
@@ -37,3 +43,13 @@ def write_region_files(directory: Any, shared: Any, institutions: dict[str, list
             (directory / f"{name}.json").write_bytes(
                 transaction_bundle(name, [transaction_entry(r) for r in resources])
             )
+
+
+def load_noisy_region(repo: Any, directory: Path) -> tuple[int, set[str]]:
+    """Ingest a 40-patient region with noise and duplicates through the quarantine: (entries held,
+    record references the simulator registered twice)."""
+    region = simulate_region(RegionConfig(patients=40, seed=41, noise_rate=0.3, duplicate_rate=0.2))
+    write_region_files(directory, region.shared, {k: list(v) for k, v in region.institutions.items()})
+    summary = ingest_path(repo, system_context(), directory, quarantine=open_quarantine(repo))
+    dups = {e.record for e in region.ground_truth.errors if e.kind == "duplicate_record"}
+    return summary.quarantined, dups

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qualitydata import write_region_files
+from qualitydata import load_noisy_region
 from sqlalchemy import Connection, delete, func, select
 
 from healthbrain.core.context import system_context
@@ -15,24 +15,13 @@ from healthbrain.core.db import begin_write
 from healthbrain.core.settings import EventSettings
 from healthbrain.fhir.events import EventDispatcher
 from healthbrain.fhir.repository import FhirRepository
-from healthbrain.ingest import ingest_path
-from healthbrain.ingest.quarantine import open_quarantine
 from healthbrain.quality import QualityMonitor, ScoreBoard
 from healthbrain.quality import tables as qt
 from healthbrain.quality.elements import LOCAL_ZONE
 from healthbrain.quality.pending import PendingRecord
-from healthbrain.simulation import RegionConfig, simulate_region
 
 CTX = system_context()
 SUBSCRIBER = "quality.monitor"
-
-
-def _load(repo: FhirRepository, tmp_path: Path) -> tuple[int, set[str]]:
-    region = simulate_region(RegionConfig(patients=40, seed=41, noise_rate=0.3, duplicate_rate=0.2))
-    write_region_files(tmp_path, region.shared, {k: list(v) for k, v in region.institutions.items()})
-    summary = ingest_path(repo, CTX, tmp_path, quarantine=open_quarantine(repo))
-    dups = {e.record for e in region.ground_truth.errors if e.kind == "duplicate_record"}
-    return summary.quarantined, dups
 
 
 def _findings(repo: FhirRepository) -> dict[str, str]:
@@ -41,7 +30,7 @@ def _findings(repo: FhirRepository) -> dict[str, str]:
 
 
 def test_scores_per_institution_and_day_with_their_components(repo: FhirRepository, tmp_path: Path) -> None:
-    held, dups = _load(repo, tmp_path)
+    held, dups = load_noisy_region(repo, tmp_path)
     dispatcher = EventDispatcher(repo.engine)
     QualityMonitor(repo).register(dispatcher)
     dispatcher.drain()
@@ -65,7 +54,7 @@ def test_scores_per_institution_and_day_with_their_components(repo: FhirReposito
 
 
 def test_redelivery_changes_nothing_and_deletes_are_forgotten(repo: FhirRepository, tmp_path: Path) -> None:
-    _load(repo, tmp_path)
+    load_noisy_region(repo, tmp_path)
     dispatcher = EventDispatcher(repo.engine)
     QualityMonitor(repo).register(dispatcher)
     dispatcher.drain()
@@ -137,7 +126,7 @@ def _change_some(repo: FhirRepository) -> None:
 
 
 def test_a_batch_is_scored_exactly_as_one_record_at_a_time(repo: FhirRepository, tmp_path: Path) -> None:
-    _, dups = _load(repo, tmp_path)
+    _, dups = load_noisy_region(repo, tmp_path)
     first = EventDispatcher(repo.engine)
     QualityMonitor(repo).register(first)
     first.drain()
@@ -178,7 +167,7 @@ def test_a_record_that_cannot_be_checked_is_retried_alone_and_its_batch_is_score
 def test_a_batch_whose_write_fails_is_delivered_again_with_the_same_scores(
     repo: FhirRepository, tmp_path: Path
 ) -> None:
-    _load(repo, tmp_path)
+    load_noisy_region(repo, tmp_path)
     _score_from_scratch(repo, batch_size=100).drain()
     reference = _tables(repo)
     monitor = QualityMonitor(repo)

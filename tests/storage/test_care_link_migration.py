@@ -3,42 +3,19 @@ have made: the same rows as writing the resources afresh, on each backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import Engine, inspect, select
 
 from healthbrain.core.context import system_context
-from healthbrain.core.db import begin_write, create_db_engine
+from healthbrain.core.db import begin_write
 from healthbrain.fhir.indexing import DATE_MAX, date_range
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage import tables as t
 from healthbrain.storage.migrate import alembic_config, upgrade_database
 
-from pgsupport import PG_AVAILABLE, database_url, drop_database
-
 SYSTEM = system_context()
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture(params=BACKENDS)
-def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path, pg_name: str) -> Iterator[Engine]:
-    """A database of this test's own: the test takes the schema down a revision and up again."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'links.db'}"
-    else:
-        if not PG_AVAILABLE:
-            pytest.skip("PostgreSQL is not reachable")
-        url = database_url(f"{pg_name}_links", fresh=True)
-    engine = create_db_engine(url)
-    upgrade_database(engine)
-    yield engine
-    engine.dispose()
-    if request.param == "postgres":
-        drop_database(f"{pg_name}_links")
 
 
 def _encounter(pid: str, provider: str | None, period: dict[str, str] | None) -> dict[str, Any]:

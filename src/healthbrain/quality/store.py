@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from healthbrain.quality import tables as t
 from healthbrain.quality.model import DayCounts, Finding
@@ -22,7 +23,14 @@ _RECORD_INSTITUTION = select(_r.institution).where(_r.record_key == bindparam("k
 _RECORDS_IN = _r.record_key.in_(bindparam("keys", expanding=True))
 _RECORD_VERSIONS = select(_r.record_key, _r.version).where(_RECORDS_IN)
 _INSERT_RECORDS = insert(t.record)
-_DELETE_RECORDS = delete(t.record).where(_RECORDS_IN)
+_DELETE_RECORDS = (
+    delete(t.record)
+    .where(_RECORDS_IN)
+    .returning(
+        _r.institution, _r.day, _r.feed, _r.expected, _r.present, _r.valid, _r.consistent, _r.unique_ok,
+        _r.timely, _r.quarantined, _r.flagged,
+    )
+)  # fmt: skip
 _KEYS_OF_RECORDS_IN = _k.record_key.in_(bindparam("keys", expanding=True))
 _DELETE_KEYS_OF = delete(t.identity_key).where(_KEYS_OF_RECORDS_IN)
 _INSERT_KEYS = insert(t.identity_key)
@@ -101,9 +109,66 @@ def identity_rows(
     ]
 
 
+def _measures(r: Mapping[Any, Any]) -> tuple[int, ...]:
+    """One record's part of its day's tally, in the order of `tables.TALLY_COLUMNS`."""
+    timely = r["timely"]
+    return (
+        1, int(r["expected"]), int(r["present"]), int(bool(r["valid"])), int(bool(r["consistent"])),
+        int(bool(r["unique_ok"])), int(timely is not None), int(bool(timely)), int(bool(r["quarantined"])),
+        int(bool(r["flagged"])),
+    )  # fmt: skip
+
+
+_TALLY_UPSERTS: dict[str, Any] = {}
+
+
+def _tally_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT adding to the stored sums (SQLite and PostgreSQL), built once per dialect."""
+    stmt = _TALLY_UPSERTS.get(dialect)
+    if stmt is None:
+        ins = (sqlite if dialect == "sqlite" else postgresql).insert(t.day_tally)
+        d = t.day_tally.c
+        stmt = ins.on_conflict_do_update(
+            index_elements=[d.institution, d.day, d.feed],
+            set_={c: d[c] + ins.excluded[c] for c in t.TALLY_COLUMNS},
+        )
+        _TALLY_UPSERTS[dialect] = stmt
+    return stmt
+
+
+@dataclass(slots=True)
+class _Tallies:
+    """What a write changes in quality_day: records removed count negative, records added positive."""
+
+    deltas: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+
+    def add(self, row: Mapping[Any, Any], sign: int) -> None:
+        key = (str(row["institution"]), str(row["day"]), str(row["feed"]))
+        acc = self.deltas.setdefault(key, [0] * len(t.TALLY_COLUMNS))
+        for i, v in enumerate(_measures(row)):
+            acc[i] += sign * v
+
+    def write(self, conn: Connection) -> None:
+        """Add the changes to the stored sums, in key order (concurrent writers lock rows alike)."""
+        rows = [
+            {"institution": k[0], "day": k[1], "feed": k[2], **dict(zip(t.TALLY_COLUMNS, v, strict=True))}
+            for k, v in sorted(self.deltas.items())
+            if any(v)
+        ]
+        if rows:
+            conn.execute(_tally_upsert(conn.dialect.name), rows)
+
+
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+def _delete_records(conn: Connection, keys: Sequence[str], tallies: _Tallies) -> None:
+    """Delete the stored evaluations of `keys`, taking what they counted off the tallies."""
+    for part in _chunks(keys):
+        for old in conn.execute(_DELETE_RECORDS, {"keys": list(part)}).mappings():
+            tallies.add(old, -1)
 
 
 class QualityStore:
@@ -207,19 +272,24 @@ class QualityStore:
         `replace=False` when the caller knows none of them is stored yet."""
         if not rows:
             return
-        keys = [r["record_key"] for r in rows]
-        for part in _chunks(keys) if replace else ():
-            conn.execute(_DELETE_RECORDS, {"keys": list(part)})
+        tallies = _Tallies()
+        if replace:
+            _delete_records(conn, [r["record_key"] for r in rows], tallies)
         conn.execute(_INSERT_RECORDS, rows)
+        for row in rows:
+            tallies.add(row, 1)
+        tallies.write(conn)
 
     def write_batch(self, conn: Connection, records: dict[str, PendingRecord]) -> None:
         """Give each record the row and identity keys a batch left it with (a few statements in all)."""
-        keys = list(records)
-        for part in _chunks(keys):
-            conn.execute(_DELETE_RECORDS, {"keys": list(part)})
+        tallies = _Tallies()
+        _delete_records(conn, list(records), tallies)
         rows = [p.row for p in records.values() if p.row is not None]
         if rows:
             conn.execute(_INSERT_RECORDS, rows)
+            for row in rows:
+                tallies.add(row, 1)
+        tallies.write(conn)
         replaced = [k for k, p in records.items() if p.keys is not None]
         for part in _chunks(replaced):
             conn.execute(_DELETE_KEYS_OF, {"keys": list(part)})
@@ -237,39 +307,24 @@ class QualityStore:
         feed: str | None = None,
         by_feed: bool = False,
     ) -> list[tuple[str, str, str | None, DayCounts]]:
-        """(institution, day, feed or None, counts) of every day in [start, end]."""
-        r = t.record.c
-
-        def n(cond: Any) -> Any:
-            return func.sum(case((cond, 1), else_=0))
-
-        groups = [r.institution, r.day, *([r.feed] if by_feed else [])]
+        """(institution, day, feed or None, counts) of every day in [start, end], from the kept tallies."""
+        d = t.day_tally.c
+        groups = [d.institution, d.day, *([d.feed] if by_feed else [])]
         query = (
-            select(
-                *groups,
-                func.count(),
-                func.sum(r.expected),
-                func.sum(r.present),
-                n(r.valid),
-                n(r.consistent),
-                n(r.unique_ok),
-                n(r.timely.is_not(None)),
-                n(r.timely.is_(True)),
-                n(r.quarantined),
-                n(r.flagged),
-            )
-            .where(r.day >= start, r.day <= end)
+            select(*groups, *(func.sum(d[c]) for c in t.TALLY_COLUMNS))
+            .where(d.day >= start, d.day <= end)
             .group_by(*groups)
+            .having(func.sum(d.records) > 0)
             .order_by(*groups)
         )
         if institution is not None:
-            query = query.where(r.institution == institution)
+            query = query.where(d.institution == institution)
         if feed is not None:
-            query = query.where(r.feed == feed)
+            query = query.where(d.feed == feed)
         out = []
+        head = 3 if by_feed else 2
         for row in conn.execute(query):
             values = list(row)
-            head = 3 if by_feed else 2
             counts = DayCounts(*(int(v or 0) for v in values[head:]))
             out.append((values[0], values[1], values[2] if by_feed else None, counts))
         return out
