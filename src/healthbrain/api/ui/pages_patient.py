@@ -20,6 +20,7 @@ from healthbrain.api.ui.web import InputProblem, Ui, page
 router = APIRouter(include_in_schema=False)
 ID_CARD = "urn:oid:2.16.156.10011.1.1"
 ID_CARD_RE = re.compile(r"^\d{17}[\dXx]$")
+PAGE = 50  # matches shown for a search
 MAX_RECORDS = 20  # Patient records of one resident shown (institutions rarely exceed a handful)
 
 
@@ -40,8 +41,13 @@ async def find_patient(ui: Ui) -> Response:
     """Search by name, 身份证 number or local patient number, within what the user may see."""
     q = ui.request.query_params.get("q", "")
     results: list[dict[str, Any]] | None = None
+    more = False
     if q.strip():
-        bundle = await ui.api.get("/fhir/R4/Patient", [*_search_params(q), ("_count", "50")])
+        # a page of matches and whether there are more, never a count of them all (a surname alone
+        # matches thousands in a large region)
+        params = [*_search_params(q), ("_count", str(PAGE)), ("_total", "none")]
+        bundle = await ui.api.get("/fhir/R4/Patient", params)
+        more = any(link.get("relation") == "next" for link in bundle.get("link") or ())
         names = await org_names(ui)
         results = []
         for e in bundle.get("entry") or ():
@@ -61,7 +67,7 @@ async def find_patient(ui: Ui) -> Response:
                 }
             )
     return ui.render(
-        "patients.html", active="patients", page_title=N_("Patient record"), q=q, results=results
+        "patients.html", active="patients", page_title=N_("Patient record"), q=q, results=results, more=more
     )
 
 
