@@ -20,22 +20,24 @@ from healthbrain.quality import tables as qt
 from healthbrain.storage.migrate import alembic_config, upgrade_database
 
 CTX = system_context()
-Tallies = dict[tuple[str, str, str], tuple[int, ...]]
+Tallies = dict[tuple[str, str, str, str], tuple[int, ...]]
 
 
 def _kept(engine: Engine) -> Tallies:
     d = qt.day_tally.c
     with engine.connect() as conn:
-        rows = conn.execute(select(d.institution, d.day, d.feed, *(d[c] for c in qt.TALLY_COLUMNS)))
-        return {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows if r.records}
+        rows = conn.execute(
+            select(d.institution, d.day, d.feed, d.res_type, *(d[c] for c in qt.TALLY_COLUMNS))
+        )
+        return {(r[0], r[1], r[2], r[3]): tuple(r[4:]) for r in rows if r.records}
 
 
 def _summed(engine: Engine) -> Tallies:
     """The tallies worked out here from every stored evaluation."""
-    out: dict[tuple[str, str, str], list[int]] = {}
+    out: dict[tuple[str, str, str, str], list[int]] = {}
     with engine.connect() as conn:
         for r in conn.execute(select(qt.record)).mappings():
-            acc = out.setdefault((r["institution"], r["day"], r["feed"]), [0] * 10)
+            acc = out.setdefault((r["institution"], r["day"], r["feed"], r["res_type"]), [0] * 10)
             measures = (1, r["expected"], r["present"], r["valid"], r["consistent"], r["unique_ok"],
                         r["timely"] is not None, bool(r["timely"]), r["quarantined"], r["flagged"])  # fmt: skip
             for i, v in enumerate(measures):

@@ -4,7 +4,7 @@ quarantine and results recognition; bad input is a 4xx OperationOutcome."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,20 @@ def test_scores_and_the_quarantine_over_http(client: TestClient, tmp_path: Path)
     assert done.json() == {"id": first["id"], "status": "discarded"}
     again = client.post(f"/api/v1/quality/quarantine/{first['id']}/discard", json={})
     assert again.status_code == 409
+
+
+def test_records_received_today_are_the_records_written_today(client: TestClient, tmp_path: Path) -> None:
+    _held_region(client, tmp_path)
+    today = datetime.now(LOCAL_ZONE).date()
+    received = client.get("/api/v1/quality/received", params={"day": str(today)}).json()["received"]
+    midnight = datetime.combine(today, time(), LOCAL_ZONE).isoformat(timespec="seconds")
+    for rt in ("Patient", "Encounter", "Observation", "Condition", "MedicationRequest", "DiagnosticReport"):
+        counted = client.get(f"/fhir/R4/{rt}", params={"_lastUpdated": f"ge{midnight}", "_summary": "count"})
+        assert received.get(rt, 0) == counted.json()["total"] > 0, rt
+    before = client.get("/api/v1/quality/received", params={"day": str(today - timedelta(days=1))})
+    assert before.json()["received"] == {}
+    bad = client.get("/api/v1/quality/received", params={"day": "yesterday"})
+    assert 400 <= bad.status_code < 500 and bad.json()["resourceType"] == "OperationOutcome"
 
 
 def test_a_clinician_is_offered_the_prior_result_and_a_card(client: TestClient, region: Region) -> None:

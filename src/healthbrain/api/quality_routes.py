@@ -152,6 +152,19 @@ def scores(
     return {"from": start, "to": end, "by": by, "weights": dict(services.rules.weights), "scores": rows}
 
 
+@router.get("/received", summary="records received on a day by resource type (latest versions written)")
+def received(
+    ctx: ContextDep,
+    services: ServicesDep,
+    day: date,
+    institution: str | None = None,
+) -> dict[str, Any]:
+    _require(ctx, SCORE_ROLES)
+    institution = _own_institution(ctx, institution)
+    counts = services.board.received(day, institution=institution)
+    return {"day": day, "institution": institution, "received": counts}
+
+
 @router.get("/quarantine", summary="quarantined records (summaries: rules and times, no content)")
 def quarantine_list(
     ctx: ContextDep,

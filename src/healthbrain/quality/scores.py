@@ -48,6 +48,11 @@ class ScoreBoard:
             out.append(doc)
         return out
 
+    def received(self, day: date, *, institution: str | None = None) -> dict[str, int]:
+        """Records received on `day` (latest version, held entries left out) by resource type."""
+        with self.engine.connect() as conn:
+            return self.store.received(conn, day.isoformat(), institution=institution)
+
     def by_institution(self, start: date, end: date, *, feed: str | None = None) -> list[dict[str, Any]]:
         """One score per institution over the whole period."""
         first, last = self._period(start, end)

@@ -27,8 +27,8 @@ _DELETE_RECORDS = (
     delete(t.record)
     .where(_RECORDS_IN)
     .returning(
-        _r.institution, _r.day, _r.feed, _r.expected, _r.present, _r.valid, _r.consistent, _r.unique_ok,
-        _r.timely, _r.quarantined, _r.flagged,
+        _r.institution, _r.day, _r.feed, _r.res_type, _r.expected, _r.present, _r.valid, _r.consistent,
+        _r.unique_ok, _r.timely, _r.quarantined, _r.flagged,
     )
 )  # fmt: skip
 _KEYS_OF_RECORDS_IN = _k.record_key.in_(bindparam("keys", expanding=True))
@@ -129,7 +129,7 @@ def _tally_upsert(dialect: str) -> Any:
         ins = (sqlite if dialect == "sqlite" else postgresql).insert(t.day_tally)
         d = t.day_tally.c
         stmt = ins.on_conflict_do_update(
-            index_elements=[d.institution, d.day, d.feed],
+            index_elements=[d.institution, d.day, d.feed, d.res_type],
             set_={c: d[c] + ins.excluded[c] for c in t.TALLY_COLUMNS},
         )
         _TALLY_UPSERTS[dialect] = stmt
@@ -140,18 +140,19 @@ def _tally_upsert(dialect: str) -> Any:
 class _Tallies:
     """What a write changes in quality_day: records removed count negative, records added positive."""
 
-    deltas: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    deltas: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
 
     def add(self, row: Mapping[Any, Any], sign: int) -> None:
-        key = (str(row["institution"]), str(row["day"]), str(row["feed"]))
+        key = (str(row["institution"]), str(row["day"]), str(row["feed"]), str(row["res_type"]))
         acc = self.deltas.setdefault(key, [0] * len(t.TALLY_COLUMNS))
         for i, v in enumerate(_measures(row)):
             acc[i] += sign * v
 
     def write(self, conn: Connection) -> None:
         """Add the changes to the stored sums, in key order (concurrent writers lock rows alike)."""
+        keys = ("institution", "day", "feed", "res_type")
         rows = [
-            {"institution": k[0], "day": k[1], "feed": k[2], **dict(zip(t.TALLY_COLUMNS, v, strict=True))}
+            {**dict(zip(keys, k, strict=True)), **dict(zip(t.TALLY_COLUMNS, v, strict=True))}
             for k, v in sorted(self.deltas.items())
             if any(v)
         ]
@@ -328,6 +329,17 @@ class QualityStore:
             counts = DayCounts(*(int(v or 0) for v in values[head:]))
             out.append((values[0], values[1], values[2] if by_feed else None, counts))
         return out
+
+    def received(self, conn: Connection, day: str, *, institution: str | None = None) -> dict[str, int]:
+        """Records of each resource type whose latest version arrived on `day` and was written (held
+        entries left out), from the kept tallies."""
+        d = t.day_tally.c
+        query = (
+            select(d.res_type, func.sum(d.records - d.quarantined)).where(d.day == day).group_by(d.res_type)
+        )
+        if institution is not None:
+            query = query.where(d.institution == institution)
+        return {str(rt): int(n or 0) for rt, n in conn.execute(query) if n}
 
     # ---- identity keys --------------------------------------------------------------------------
     def key_holders(

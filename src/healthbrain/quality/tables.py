@@ -68,9 +68,9 @@ record = Table(
     Index("ix_quality_record_day", "day"),
 )
 
-# The sums of quality_record per institution, day of arrival and feed, kept in the transaction that
-# changes the records (store.QualityStore), so that scores over a period read a few rows per day
-# instead of every record of it.
+# The sums of quality_record per institution, day of arrival, feed and resource type, kept in the
+# transaction that changes the records (store.QualityStore), so that scores over a period and the
+# records received on a day read a few rows per day instead of every record of it.
 TALLY_COLUMNS = (
     "records", "expected", "present", "valid", "consistent", "unique_ok", "timed", "timely",
     "quarantined", "flagged",
@@ -81,6 +81,7 @@ day_tally = Table(
     Column("institution", String(80), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("feed", String(40), primary_key=True),
+    Column("res_type", String(64), primary_key=True),
     *(Column(name, Integer, nullable=False) for name in TALLY_COLUMNS),
     Index("ix_quality_day_day", "day"),
 )

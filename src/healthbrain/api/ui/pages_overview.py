@@ -49,17 +49,26 @@ async def count(ui: Ui, resource_type: str, params: dict[str, str]) -> int | Non
 
 
 async def records_today(ui: Ui) -> list[dict[str, Any]] | None:
-    """Records received since the region's midnight, by kind (None: the role may not count them);
-    cached a while per role and organisation, as counting a day of a large region takes time."""
-    key = ("records-today", today().date().isoformat(), ui.roles, ui.session.organization)
-    hit = ui.cockpit.cached(key)
-    if hit is None:
-        since = today().isoformat(timespec="seconds")
-        found = await asyncio.gather(
-            *(count(ui, rt, {"_lastUpdated": f"ge{since}"}) for rt, _ in RECORD_TYPES)
-        )
-        hit = ui.cockpit.remember(key, (list(found),))
-    counts: list[int | None] = hit[0]
+    """Records received since the region's midnight, by kind (None: the role may not count them).
+
+    Managers read the quality service's daily tallies (a few rows, current as the service keeps up);
+    other roles count what their reach holds through FHIR, cached a while per role and organisation,
+    as counting a day of a large region takes time."""
+    day = today()
+    tallied = await ui.api.optional("/api/v1/quality/received", {"day": day.date().isoformat()})
+    if tallied is not None:
+        received = tallied.get("received") or {}
+        counts: list[int | None] = [int(received.get(rt) or 0) for rt, _ in RECORD_TYPES]
+    else:
+        key = ("records-today", day.date().isoformat(), ui.roles, ui.session.organization)
+        hit = ui.cockpit.cached(key)
+        if hit is None:
+            since = day.isoformat(timespec="seconds")
+            found = await asyncio.gather(
+                *(count(ui, rt, {"_lastUpdated": f"ge{since}"}) for rt, _ in RECORD_TYPES)
+            )
+            hit = ui.cockpit.remember(key, (list(found),))
+        counts = hit[0]
     if all(c is None for c in counts):
         return None
     return [

@@ -1,10 +1,10 @@
-"""quality: daily tallies per institution, day and feed, kept with the record evaluations
+"""quality: daily tallies per institution, day, feed and type, kept with the record evaluations
 
 Revision ID: 5d2b8e41c0a7
 Revises: 9a17c3e5d201
 Create Date: 2026-12-06
 
-`quality_day` holds the sums of `quality_record` per (institution, day, feed); the quality store
+`quality_day` holds the sums of `quality_record` per (institution, day, feed, res_type); the quality store
 keeps it in the transactions that change the records from now on, and scores read it. The upgrade
 fills it from the records already evaluated.
 """
@@ -40,8 +40,9 @@ def upgrade() -> None:
         sa.Column("institution", sa.String(80), nullable=False),
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("feed", sa.String(40), nullable=False),
+        sa.Column("res_type", sa.String(64), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name, _ in TALLIES),
-        sa.PrimaryKeyConstraint("institution", "day", "feed", name=op.f("pk_quality_day")),
+        sa.PrimaryKeyConstraint("institution", "day", "feed", "res_type", name=op.f("pk_quality_day")),
     )
     op.create_index("ix_quality_day_day", "quality_day", ["day"])
     op.execute(backfill_sql())
@@ -52,8 +53,9 @@ def backfill_sql() -> str:
     names = ", ".join(name for name, _ in TALLIES)
     sums = ", ".join(f"SUM({expr})" for _, expr in TALLIES)
     return (
-        f"INSERT INTO quality_day (institution, day, feed, {names}) "
-        f"SELECT institution, day, feed, {sums} FROM quality_record GROUP BY institution, day, feed"
+        f"INSERT INTO quality_day (institution, day, feed, res_type, {names}) "
+        f"SELECT institution, day, feed, res_type, {sums} FROM quality_record "
+        "GROUP BY institution, day, feed, res_type"
     )
 
 
