@@ -58,7 +58,7 @@ def register_subscriber(index: PatientIndex, dispatcher: EventDispatcher) -> Non
             index.remove(ref)
             return
         outcome = index.ingest(resource, event.version_id)
-        log.info(
+        log.debug(  # one per Patient change: a bulk load would flood the log at INFO
             "mpi.linked",
             extra={"fields": {"patient": ref, "resident": outcome.resident_id, "state": outcome.state}},
         )

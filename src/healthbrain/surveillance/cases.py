@@ -94,7 +94,7 @@ class CaseRecorder:
             if resident != extract.patient and self.store.has_cases(conn, extract.patient):
                 self.store.rekey(conn, extract.patient, resident, now)  # the record was linked since
             cases = self.store.record(conn, report, now)
-        log.info(
+        log.debug(  # one per report: a bulk load would flood the log at INFO
             "surveillance.report_recorded",
             extra={"fields": {"source": source, "cases": len(cases), "keys": [p.key for p in extract.parts],
                               "area": area}},
