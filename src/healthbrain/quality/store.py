@@ -172,6 +172,13 @@ def _delete_records(conn: Connection, keys: Sequence[str], tallies: _Tallies) ->
             tallies.add(old, -1)
 
 
+def _insert_records(conn: Connection, rows: list[dict[str, Any]], tallies: _Tallies) -> None:
+    """Insert evaluations, counting them on the tallies."""
+    conn.execute(_INSERT_RECORDS, rows)
+    for row in rows:
+        tallies.add(row, 1)
+
+
 class QualityStore:
     """Reads and writes of the quality tables; every method takes the caller's connection."""
 
@@ -276,9 +283,7 @@ class QualityStore:
         tallies = _Tallies()
         if replace:
             _delete_records(conn, [r["record_key"] for r in rows], tallies)
-        conn.execute(_INSERT_RECORDS, rows)
-        for row in rows:
-            tallies.add(row, 1)
+        _insert_records(conn, rows, tallies)
         tallies.write(conn)
 
     def write_batch(self, conn: Connection, records: dict[str, PendingRecord]) -> None:
@@ -287,9 +292,7 @@ class QualityStore:
         _delete_records(conn, list(records), tallies)
         rows = [p.row for p in records.values() if p.row is not None]
         if rows:
-            conn.execute(_INSERT_RECORDS, rows)
-            for row in rows:
-                tallies.add(row, 1)
+            _insert_records(conn, rows, tallies)
         tallies.write(conn)
         replaced = [k for k, p in records.items() if p.keys is not None]
         for part in _chunks(replaced):
