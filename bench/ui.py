@@ -38,7 +38,17 @@ PAGES = [  # role, organisation, paths
         "adm-330000",
         ["/ui/", "/ui/overview/records", "/ui/overview/map", "/ui/overview/conditions", "/ui/datahub"],
     ),
-    ("clinician", "kecheng-rmyy", ["/ui/alerts", "/ui/patients?q=张", "/ui/patients/kecheng-rmyy-p-000001"]),
+    (
+        "clinician",
+        "kecheng-rmyy",
+        [
+            "/ui/",
+            "/ui/overview/records",
+            "/ui/alerts",
+            "/ui/patients?q=张",
+            "/ui/patients/kecheng-rmyy-p-000001",
+        ],
+    ),
     ("cdc-officer", "adm-330000", ["/ui/surveillance"]),
     ("security-auditor", "adm-330000", ["/ui/audit"]),
 ]
@@ -146,14 +156,14 @@ def main() -> None:
                         times.append(time.perf_counter() - t0)
                         assert r.status_code == 200, (path, r.status_code)
                     warm = times[1:]
-                    results[path] = {
+                    results[f"{path} [{role}]"] = {
                         "role": role,
                         "first_s": round(times[0], 3),
                         "p50_s": round(median(warm), 3),
                         "p95_s": round(percentile(warm, 95), 3),
                     }
                     print(
-                        f"{path:45s} first {times[0]:.3f}s  p50 {median(warm):.3f}s  p95 {percentile(warm, 95):.3f}s"
+                        f"{path + ' [' + role + ']':60s} first {times[0]:.3f}s  p50 {median(warm):.3f}s  p95 {percentile(warm, 95):.3f}s"
                     )
                 client.close()
         finally:
