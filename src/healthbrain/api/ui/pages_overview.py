@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from healthbrain.api.ui.charts import bar_option, line_option
-from healthbrain.api.ui.client import ApiError
+from healthbrain.api.ui.client import Api, ApiError
 from healthbrain.api.ui.conditions import ICD10, WATCHED_CONDITIONS
 from healthbrain.api.ui.directory import organizations
 from healthbrain.api.ui.regionmap import county_of, institutions, region_tree, treemap_option
@@ -37,10 +37,10 @@ def today() -> datetime:
     return datetime.combine(datetime.now(REGION_TZ).date(), time(), REGION_TZ)
 
 
-async def count(ui: Ui, resource_type: str, params: dict[str, str]) -> int | None:
+async def count(api: Api, resource_type: str, params: dict[str, str]) -> int | None:
     """How many the user's reach holds (None when the role may not count this type)."""
     try:
-        bundle = await ui.api.get(f"/fhir/R4/{resource_type}", {**params, "_summary": "count"})
+        bundle = await api.get(f"/fhir/R4/{resource_type}", {**params, "_summary": "count"})
     except ApiError as err:
         if err.forbidden:
             return None
@@ -52,23 +52,24 @@ async def records_today(ui: Ui) -> list[dict[str, Any]] | None:
     """Records received since the region's midnight, by kind (None: the role may not count them).
 
     Managers read the quality service's daily tallies (a few rows, current as the service keeps up);
-    other roles count what their reach holds through FHIR, cached a while per role and organisation,
-    as counting a day of a large region takes time."""
+    other roles count what their reach holds through FHIR, kept a while per role and organisation
+    (counting a day of a large region takes time)."""
     day = today()
     tallied = await ui.api.optional("/api/v1/quality/received", {"day": day.date().isoformat()})
     if tallied is not None:
         received = tallied.get("received") or {}
         counts: list[int | None] = [int(received.get(rt) or 0) for rt, _ in RECORD_TYPES]
     else:
-        key = ("records-today", day.date().isoformat(), ui.roles, ui.session.organization)
-        hit = ui.cockpit.cached(key)
-        if hit is None:
-            since = day.isoformat(timespec="seconds")
+        since = day.isoformat(timespec="seconds")
+
+        async def today_counts(api: Api) -> list[int | None]:
             found = await asyncio.gather(
-                *(count(ui, rt, {"_lastUpdated": f"ge{since}"}) for rt, _ in RECORD_TYPES)
+                *(count(api, rt, {"_lastUpdated": f"ge{since}"}) for rt, _ in RECORD_TYPES)
             )
-            hit = ui.cockpit.remember(key, (list(found),))
-        counts = hit[0]
+            return list(found)
+
+        key = ("records-today", day.date().isoformat(), ui.roles, ui.session.organization)
+        counts = await ui.kept(key, today_counts)
     if all(c is None for c in counts):
         return None
     return [
@@ -168,14 +169,15 @@ async def region_map(ui: Ui) -> Response:
     """The region's treemap: area = patients registered at each institution (where the role may count)."""
     orgs = await organizations(ui)
     places = region_tree(orgs)
-    key = ("patients-by-org", ui.roles, ui.session.organization)
-    values = ui.cockpit.cached(key)
-    if values is None:
-        providers = [o["id"] for o in institutions(orgs)]
+    providers = [o["id"] for o in institutions(orgs)]
+
+    async def registered(api: Api) -> dict[str, int]:
         found = await asyncio.gather(
-            *(count(ui, "Patient", {"organization": f"Organization/{oid}"}) for oid in providers)
+            *(count(api, "Patient", {"organization": f"Organization/{oid}"}) for oid in providers)
         )
-        values = ui.cockpit.remember(key, {oid: n for oid, n in zip(providers, found, strict=True) if n})
+        return {oid: n for oid, n in zip(providers, found, strict=True) if n}
+
+    values = await ui.kept(("patients-by-org", ui.roles, ui.session.organization), registered)
     signals = await open_signals(ui)
     by_county: dict[str, int] = {}
     if signals:
@@ -198,15 +200,14 @@ async def region_map(ui: Ui) -> Response:
 @page("overview")
 async def top_conditions(ui: Ui) -> Response:
     """Diagnoses recorded in the user's reach, most frequent first."""
-    key = ("conditions", ui.roles, ui.session.organization)
-    counts = ui.cockpit.cached(key)
-    if counts is None:
+
+    async def by_code(api: Api) -> list[tuple[str, int | None]]:
         found = await asyncio.gather(
-            *(count(ui, "Condition", {"code": f"{ICD10}|{code}"}) for code, _ in WATCHED_CONDITIONS)
+            *(count(api, "Condition", {"code": f"{ICD10}|{code}"}) for code, _ in WATCHED_CONDITIONS)
         )
-        counts = ui.cockpit.remember(
-            key, [(code, n) for (code, _), n in zip(WATCHED_CONDITIONS, found, strict=True)]
-        )
+        return [(code, n) for (code, _), n in zip(WATCHED_CONDITIONS, found, strict=True)]
+
+    counts = await ui.kept(("conditions", ui.roles, ui.session.organization), by_code)
     names = dict(WATCHED_CONDITIONS)
     if all(n is None for _, n in counts):
         return ui.render(

@@ -26,6 +26,7 @@ __all__ = ["Cockpit", "InputProblem", "Ui", "get_cockpit", "language", "page", "
 
 log = logging.getLogger("healthbrain.ui")
 REFRESH_AHEAD = 60.0  # seconds before the access token expires that it is renewed
+STALE_LIMIT = 10  # cache lifetimes an expired aggregate is still shown while it is counted again
 MAX_FORM_BYTES = 64 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -60,6 +61,8 @@ class Cockpit:
     _cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     renewed: dict[str, tuple[float, Any]] = field(default_factory=dict)  # spent refresh token -> answer
+    refreshing: set[tuple[Any, ...]] = field(default_factory=set)  # keys being counted again
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def cached(self, key: tuple[Any, ...]) -> Any:
         hit = self._cache.get(key)
@@ -70,6 +73,37 @@ class Cockpit:
             self._cache.clear()
         self._cache[key] = (time.monotonic() + self.settings.cache_seconds, value)
         return value
+
+    def stale(self, key: tuple[Any, ...]) -> tuple[bool, Any] | None:
+        """(expired, value) of a key cached within STALE_LIMIT cache lifetimes; None when not."""
+        hit = self._cache.get(key)
+        if hit is None:
+            return None
+        now = time.monotonic()
+        if now > hit[0] + STALE_LIMIT * self.settings.cache_seconds:
+            return None
+        return hit[0] <= now, hit[1]
+
+    def refresh_behind(
+        self, key: tuple[Any, ...], compute: Callable[[Api], Awaitable[Any]], api: Callable[[], Api]
+    ) -> None:
+        """Count a key's value again in a task of its own (once at a time per key)."""
+        if key in self.refreshing:
+            return
+
+        async def run() -> None:
+            try:
+                async with api() as client:
+                    self.remember(key, await compute(client))
+            except Exception:  # the last figures stay; the next request of the key tries again
+                log.warning("ui.refresh_failed", extra={"fields": {"panel": str(key[0])}})
+            finally:
+                self.refreshing.discard(key)
+
+        self.refreshing.add(key)
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def get_cockpit(request: Request) -> Cockpit:
@@ -114,6 +148,19 @@ class Ui:
     @property
     def roles(self) -> frozenset[str]:
         return self.session.role_set
+
+    async def kept(self, key: tuple[Any, ...], compute: Callable[[Api], Awaitable[Any]]) -> Any:
+        """An aggregate through the cockpit's cache. Fresh, it is returned; expired (for less than
+        STALE_LIMIT lifetimes), the last figures are returned at once and counted again behind the
+        answer, with this user's token, so that only the first request of a key waits for a count."""
+        hit = self.cockpit.stale(key)
+        if hit is None:
+            return self.cockpit.remember(key, await compute(self.api))
+        expired, value = hit
+        if expired:
+            token, lang, host = self.session.access, self.lang, client_host(self.request)
+            self.cockpit.refresh_behind(key, compute, lambda: Api(self.cockpit.app, token, lang, host))
+        return value
 
     @property
     def htmx(self) -> bool:
