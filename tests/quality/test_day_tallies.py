@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from qualitydata import load_noisy_region
 from sqlalchemy import Engine, inspect, select
 
 from healthbrain.core.context import system_context
-from healthbrain.core.db import begin_write
 from healthbrain.fhir.events import EventDispatcher
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.quality import QualityMonitor, QuarantineDesk
 from healthbrain.quality import tables as qt
-from healthbrain.storage.migrate import alembic_config, upgrade_database
+from healthbrain.storage.migrate import upgrade_database
+from migrating import downgrade
 
 CTX = system_context()
 Tallies = dict[tuple[str, str, str, str], tuple[int, ...]]
@@ -104,10 +103,7 @@ def test_the_migration_fills_the_tallies_of_records_evaluated_before_it(
     kept = _kept(fresh_engine)
     assert kept
 
-    cfg = alembic_config()
-    with begin_write(fresh_engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "quality@-1")
+    downgrade(fresh_engine, "quality@-1")
     assert qt.day_tally.name not in inspect(fresh_engine).get_table_names()
     upgrade_database(fresh_engine)
     assert _kept(fresh_engine) == kept

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
 from sqlalchemy import Engine, inspect, select
 
 from healthbrain.core.context import system_context
-from healthbrain.core.db import begin_write
 from healthbrain.fhir.indexing import DATE_MAX, date_range
 from healthbrain.fhir.repository import FhirRepository
 from healthbrain.storage import tables as t
-from healthbrain.storage.migrate import alembic_config, upgrade_database
+from healthbrain.storage.migrate import upgrade_database
+from migrating import downgrade
 
 SYSTEM = system_context()
 
@@ -102,10 +101,7 @@ def test_the_backfill_gives_the_links_that_writing_afresh_gives(fresh_engine: En
     ]
 
     # the schema as it was before the migration, then the migration over the stored resources
-    cfg = alembic_config()
-    with begin_write(fresh_engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "fhir@-1")
+    downgrade(fresh_engine, "fhir@-1")
     assert t.care_link.name not in inspect(fresh_engine).get_table_names()
     upgrade_database(fresh_engine)
     assert _links(fresh_engine) == written
