@@ -103,6 +103,27 @@ def test_records_received_today_are_the_records_written_today(client: TestClient
     bad = client.get("/api/v1/quality/received", params={"day": "yesterday"})
     assert 400 <= bad.status_code < 500 and bad.json()["resourceType"] == "OperationOutcome"
 
+    # a clinician gets their own institution's figures, whichever institution they ask for
+    by_org = client.get("/api/v1/quality/scores", params={"from": str(today), "to": str(today)}).json()
+    org = max(by_org["scores"], key=lambda r: r["records"])["institution"]
+    tokens = client.app.state.hb.security.tokens  # type: ignore[attr-defined]
+
+    def as_role(role: str) -> dict[str, str]:
+        issued = tokens.issue(
+            Principal("u1", "user", frozenset({role}), org, mfa=True), ["user/*.*"], refresh=False
+        )
+        return {"Authorization": f"Bearer {issued.access_token}"}
+
+    own = client.get("/api/v1/quality/received", params={"day": str(today)}, headers=as_role("clinician"))
+    other = client.get("/api/v1/quality/received", params={"day": str(today), "institution": "elsewhere"},
+                       headers=as_role("clinician"))  # fmt: skip
+    assert own.json()["institution"] == org and other.json() == own.json()
+    assert 0 < sum(own.json()["received"].values()) < sum(received.values())
+    refused = client.get(
+        "/api/v1/quality/received", params={"day": str(today)}, headers=as_role("cdc-officer")
+    )
+    assert refused.status_code == 403
+
 
 def test_a_clinician_is_offered_the_prior_result_and_a_card(client: TestClient, region: Region) -> None:
     orgs, hospital, clinic = organisations(region)

@@ -159,7 +159,8 @@ def received(
     day: date,
     institution: str | None = None,
 ) -> dict[str, Any]:
-    _require(ctx, SCORE_ROLES)
+    """Managers: the region or one institution; care roles: their own institution's (a count)."""
+    _require(ctx, SCORE_ROLES | CARE_ROLES)
     institution = _own_institution(ctx, institution)
     counts = services.board.received(day, institution=institution)
     return {"day": day, "institution": institution, "received": counts}

@@ -51,8 +51,9 @@ async def count(api: Api, resource_type: str, params: dict[str, str]) -> int | N
 async def records_today(ui: Ui) -> list[dict[str, Any]] | None:
     """Records received since the region's midnight, by kind (None: the role may not count them).
 
-    Managers read the quality service's daily tallies (a few rows, current as the service keeps up);
-    other roles count what their reach holds through FHIR, kept a while per role and organisation
+    Managers (the region) and care roles (their institution) read the quality service's daily
+    tallies, a few rows, current as the service keeps up; other roles count what their reach holds
+    through FHIR, kept a while per role and organisation
     (counting a day of a large region takes time)."""
     day = today()
     tallied = await ui.api.optional("/api/v1/quality/received", {"day": day.date().isoformat()})
