@@ -97,14 +97,15 @@ def settle(app: Any, base: str) -> float:
 
 
 def sign_in(base: str, app: Any, role: str, org: str) -> httpx.Client:
-    enrol = app.state.hb.security.identity.create_user(f"bench-{role}", PASSWORD, [role], org, None)
+    username = f"bench-{role}-{int(time.time())}"  # a kept region holds the users of earlier runs
+    enrol = app.state.hb.security.identity.create_user(username, PASSWORD, [role], org, None)
     client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
     form = client.get("/ui/login").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)
     assert csrf is not None
     data = {
         "csrf": csrf.group(1),
-        "username": f"bench-{role}",
+        "username": username,
         "password": PASSWORD,
         "totp": totp(enrol.totp_secret),
     }
