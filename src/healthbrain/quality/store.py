@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthbrain.quality import tables as t
@@ -195,16 +195,23 @@ class QualityStore:
 
     def held_keys(self, conn: Connection, refs: Iterable[str]) -> dict[str, str]:
         """`Type/id` of held entries among `refs` -> their quarantine id."""
-        keys = sorted({tuple(r.split("/", 1)) for r in refs if r.count("/") == 1})
+        by_type: dict[str, set[str]] = {}
+        for ref in refs:
+            if ref.count("/") == 1:
+                rt, rid = ref.split("/", 1)
+                by_type.setdefault(rt, set()).add(rid)
         q = t.quarantine.c
         out: dict[str, str] = {}
-        for part in _chunks(keys):
-            rows = conn.execute(
-                select(q.id, q.res_type, q.res_id).where(
-                    q.status == "held", tuple_(q.res_type, q.res_id).in_(list(part))
+        for rt, ids in sorted(
+            by_type.items()
+        ):  # type = ? AND id IN (...): searches ix_quality_quarantine_key
+            for part in _chunks(sorted(ids)):
+                rows = conn.execute(
+                    select(q.id, q.res_type, q.res_id).where(
+                        q.status == "held", q.res_type == rt, q.res_id.in_(list(part))
+                    )
                 )
-            )
-            out.update({f"{r.res_type}/{r.res_id}": r.id for r in rows})
+                out.update({f"{r.res_type}/{r.res_id}": r.id for r in rows})
         return out
 
     def get(self, conn: Connection, qid: str) -> QuarantineRow | None:
